@@ -1,0 +1,63 @@
+"""dinoscope: DINO embeddings of an image collection, faithful maps of them, and the figures to trust them.
+
+A notebook needs only this module::
+
+    import dinoscope
+    result = dinoscope.run(source="digits", model="dinov2-vits14", random_weights=True, out="runs/digits")
+    result.maps["tsne"], result.metrics["maps"]["tsne"]["trustworthiness"]
+
+Heavy pieces (torch, timm, umap) are imported on first use, so `import dinoscope` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from .config import Settings, load_settings, settings_from_flags
+from .errors import DinoscopeError
+from .results import RunResult, load_run
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_source": "sources",
+    "Dataset": "sources.base",
+    "build_backbone": "backbones",
+    "list_models": "backbones",
+    "extract": "extract",
+    "knn_graph": "neighbors",
+    "KNNGraph": "neighbors",
+    "PCAMap": "maps.pca",
+    "TSNEMap": "maps.tsne",
+    "UMAPMap": "maps.umap",
+    "build_map": "maps",
+    "map_metrics": "metrics",
+    "run_pipeline": "pipeline",
+    "open_run": "pipeline",
+    "extract_stage": "pipeline",
+    "neighbors_stage": "pipeline",
+    "maps_stage": "pipeline",
+    "metrics_stage": "pipeline",
+    "plot_stage": "pipeline",
+    "report_stage": "pipeline",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'dinoscope' has no attribute {name!r}")
+
+
+def run(out: str | Path = "runs/default", *, config: str | Path | None = None, progress: bool = True,
+        **flags: object) -> RunResult:
+    """Run every stage into `out` and load the result; keyword names are the CLI's flags (see config.FLAGS)."""
+    from .pipeline import run_pipeline
+
+    run_pipeline(out, settings_from_flags(config, **flags), progress=progress)
+    return load_run(out)
+
+
+__all__ = ["DinoscopeError", "RunResult", "Settings", "load_run", "load_settings", "run",
+           "settings_from_flags", *_LAZY]

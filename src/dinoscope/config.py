@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import DinoscopeError
 
@@ -69,10 +69,18 @@ class UMAPSettings(_Strict):
 
 
 class MapSettings(_Strict):
-    maps: list[str] = Field(default_factory=lambda: list(MAP_NAMES))
+    maps: list[str] = Field(default_factory=lambda: list(MAP_NAMES), min_length=1)
     pca: PCASettings = Field(default_factory=PCASettings)
     tsne: TSNESettings = Field(default_factory=TSNESettings)
     umap: UMAPSettings = Field(default_factory=UMAPSettings)
+
+    @field_validator("maps")
+    @classmethod
+    def _known(cls, maps: list[str]) -> list[str]:
+        unknown = [m for m in maps if m not in MAP_NAMES]
+        if unknown:
+            raise ValueError(f"unknown map {unknown[0]!r}; choose from {', '.join(MAP_NAMES)}")
+        return list(dict.fromkeys(maps))
 
 
 class MetricSettings(_Strict):
@@ -91,16 +99,45 @@ class Settings(_Strict):
     seed: int = 0
 
 
-def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
-    """Settings from an optional YAML file, then dotted overrides (`model.pool="mean"`)."""
+# Flat option names (CLI flags and keyword arguments of `dinoscope.run`) → dotted setting paths.
+FLAGS = {
+    "source": "source.source", "split": "source.split", "strict": "source.strict", "limit": "source.limit",
+    "cache_dir": "source.cache_dir", "model": "model.model", "weights": "model.weights",
+    "random_weights": "model.random_weights", "pool": "model.pool", "resolution": "model.resolution",
+    "precision": "model.precision", "batch_size": "model.batch_size", "device": "model.device",
+    "threads": "model.threads", "shard_size": "model.shard_size", "k": "neighbors.k",
+    "metric": "neighbors.metric", "method": "neighbors.method", "maps": "maps.maps",
+    "perplexity": "maps.tsne.perplexity", "n_neighbors": "maps.umap.n_neighbors",
+    "min_dist": "maps.umap.min_dist", "sample": "metrics.sample", "metrics_k": "metrics.k", "seed": "seed",
+}
+
+
+def settings_from_flags(config: str | Path | None = None, base: Settings | None = None, **flags: object) -> Settings:
+    """Settings from flat option names (see FLAGS); None values mean "not given"."""
+    unknown = sorted(set(flags) - set(FLAGS))
+    if unknown:
+        raise DinoscopeError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(FLAGS)}")
+    if isinstance(flags.get("maps"), str):
+        flags["maps"] = [m.strip() for m in str(flags["maps"]).split(",") if m.strip()]
+    return load_settings(config, base=base, **{FLAGS[k]: v for k, v in flags.items()})
+
+
+def load_settings(path: str | Path | None = None, base: Settings | None = None, **overrides: object) -> Settings:
+    """Settings from `base` (or the defaults), then an optional YAML file, then dotted overrides.
+
+    Overrides use dotted names (`model.pool="mean"`); None means "not given" and changes nothing.
+    """
     import yaml
 
-    data: dict = {}
+    data: dict = base.model_dump(mode="json") if base is not None else {}
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise DinoscopeError(f"cannot read config {path}: {exc}".splitlines()[0])
+            raise DinoscopeError(f"cannot read config {path}: {exc}".splitlines()[0]) from None
+        if not isinstance(loaded, dict):
+            raise DinoscopeError(f"config {path} must be a mapping of sections (source, model, maps, ...)")
+        _merge(data, loaded)
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -114,4 +151,13 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise DinoscopeError(f"invalid setting {where}: {err['msg']}")
+        raise DinoscopeError(f"invalid setting {where}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _merge(into: dict, new: dict) -> None:
+    """Deep-merge `new` into `into` (YAML sections over defaults)."""
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value

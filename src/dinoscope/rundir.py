@@ -85,7 +85,9 @@ class RunDir:
         try:
             manifest = json.loads(mpath.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise DinoscopeError(f"{mpath} is unreadable ({exc}); remove the run directory or use another --out")
+            raise DinoscopeError(
+                f"{mpath} is unreadable ({exc}); remove the run directory or use another --out"
+            ) from None
         found = manifest.get("format_version")
         if found != FORMAT_VERSION:
             raise DinoscopeError(

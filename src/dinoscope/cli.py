@@ -1,0 +1,204 @@
+"""The `dinoscope` command: one subcommand per stage, plus `run` (all of them) and `demo`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from . import pipeline
+from .config import FLAGS, MAP_NAMES, settings_from_flags
+from .console import console
+from .errors import DinoscopeError
+
+app = typer.Typer(
+    name="dinoscope",
+    help="Understand an image collection: DINO embeddings → faithful maps → plots, metrics and a report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# Options shared by several commands, declared once.
+Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write (created if missing).")]
+RunArg = Annotated[Path, typer.Argument(help="An existing run directory.", show_default=False)]
+Config = Annotated[Path | None, typer.Option("--config", help="YAML file of settings (flags override it).")]
+Source = Annotated[str | None, typer.Option(
+    "--source", "-s", help="Dataset name (digits, cifar10), image folder, .npz/.npy images, or "
+    ".npy/.npz/.parquet embeddings. [default: digits]", show_default=False)]
+Split = Annotated[str | None, typer.Option(help="train | test | all. [default: all]", show_default=False)]
+Strict = Annotated[bool | None, typer.Option("--strict", help="Fail on an unreadable image instead of skipping it.")]
+Limit = Annotated[int | None, typer.Option(help="Use only the first N items.")]
+CacheDir = Annotated[Path | None, typer.Option(help="Where datasets are downloaded to / looked for.")]
+Model = Annotated[str | None, typer.Option(
+    "--model", "-m", help="Alias (see `dinoscope models`) or any timm name. [default: dinov2-vits14]",
+    show_default=False)]
+Weights = Annotated[Path | None, typer.Option(help="Local checkpoint (.safetensors/.pth) for offline use.")]
+RandomWeights = Annotated[bool | None, typer.Option(
+    "--random-weights", help="Untrained backbone (tests, offline demos); said on every result.")]
+Pool = Annotated[str | None, typer.Option(help="cls | mean | cls+mean. [default: cls]", show_default=False)]
+Resolution = Annotated[int | None, typer.Option(help="Input size in pixels. [default: 224]", show_default=False)]
+Precision = Annotated[str | None, typer.Option(help="auto | bf16 | fp32. [default: auto]", show_default=False)]
+BatchSize = Annotated[int | None, typer.Option(help="Images per forward pass. [default: 64]", show_default=False)]
+Device = Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N]. [default: auto]", show_default=False)]
+Threads = Annotated[int | None, typer.Option(help="CPU threads for inference. [default: physical cores]",
+                                             show_default=False)]
+K = Annotated[int | None, typer.Option("--k", help="Neighbours per point in the shared kNN graph. [default: 90]",
+                                       show_default=False)]
+Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps. [default: {','.join(MAP_NAMES)}]",
+                                          show_default=False)]
+Perplexity = Annotated[float | None, typer.Option(help="t-SNE perplexity. [default: 30]", show_default=False)]
+NNeighbors = Annotated[int | None, typer.Option(help="UMAP n_neighbors. [default: 15]", show_default=False)]
+Sample = Annotated[int | None, typer.Option(help="Metrics subsample size. [default: 5000]", show_default=False)]
+Seed = Annotated[int | None, typer.Option(help="Seed for every random choice. [default: 0]", show_default=False)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _flags(given: dict) -> dict:
+    """The setting flags among a command's arguments (see config.FLAGS)."""
+    return {k: v for k, v in given.items() if k in FLAGS}
+
+
+def _stage(name: str, run_dir: Path, **flags) -> None:
+    """Run one stage on an existing run directory, with flags over its stored settings."""
+    run, stored = pipeline.open_run(run_dir, create=False)
+    settings = settings_from_flags(base=stored, **flags)
+    run.manifest["settings"] = settings.model_dump(mode="json")
+    pipeline.STAGE_FUNCS[name](run, settings, True)
+
+
+@app.command()
+def run(
+    out: Out = Path("runs/default"), config: Config = None, source: Source = None, split: Split = None,
+    strict: Strict = None, limit: Limit = None, cache_dir: CacheDir = None, model: Model = None,
+    weights: Weights = None, random_weights: RandomWeights = None, pool: Pool = None,
+    resolution: Resolution = None, precision: Precision = None, batch_size: BatchSize = None,
+    device: Device = None, threads: Threads = None, k: K = None, maps: Maps = None,
+    perplexity: Perplexity = None, n_neighbors: NNeighbors = None, sample: Sample = None, seed: Seed = None,
+    quiet: Quiet = False,
+) -> None:
+    """Run every stage: extract → neighbors → maps → metrics → plot → report.
+
+    Stages whose inputs and settings did not change are skipped, so re-running is cheap.
+
+    [bold]Examples[/]
+
+      dinoscope run --source cifar10 --model dinov2-vits14 --out runs/cifar10
+
+      dinoscope run --source ~/photos --weights dinov2_vits14.safetensors --out runs/photos
+
+      dinoscope run --source vectors.parquet --maps tsne,umap --out runs/mine
+    """
+    settings = settings_from_flags(config, **_flags(locals()))
+    result = pipeline.run_pipeline(out, settings, progress=not quiet)
+    console.print(f"[bold green]done[/] report: {result.file('report.html')}")
+
+
+@app.command()
+def extract(
+    out: Out = Path("runs/default"), config: Config = None, source: Source = None, split: Split = None,
+    strict: Strict = None, limit: Limit = None, cache_dir: CacheDir = None, model: Model = None,
+    weights: Weights = None, random_weights: RandomWeights = None, pool: Pool = None,
+    resolution: Resolution = None, precision: Precision = None, batch_size: BatchSize = None,
+    device: Device = None, threads: Threads = None, quiet: Quiet = False,
+) -> None:
+    """Embed the images of a source into RUN/embeddings.parquet (resumable, in shards).
+
+    [bold]Example[/]
+
+      dinoscope extract --source ./images --model dino-vits16 --out runs/photos
+    """
+    settings = settings_from_flags(config, **_flags(locals()))
+    run_dir, settings = pipeline.open_run(out, settings)
+    pipeline.extract_stage(run_dir, settings, progress=not quiet)
+
+
+@app.command()
+def neighbors(run_dir: RunArg, k: K = None,
+              metric: Annotated[str | None, typer.Option(help="cosine | euclidean.")] = None,
+              method: Annotated[str | None, typer.Option(help="auto | exact | approx.")] = None) -> None:
+    """Build the shared kNN graph RUN/neighbors.npz from the embeddings.
+
+    [bold]Example[/]   dinoscope neighbors runs/photos --k 50
+    """
+    _stage("neighbors", run_dir, k=k, metric=metric, method=method)
+
+
+@app.command("map")
+def map_(run_dir: RunArg, maps: Maps = None, perplexity: Perplexity = None, n_neighbors: NNeighbors = None,
+         seed: Seed = None) -> None:
+    """Fit the 2-D maps into RUN/maps.parquet (only those whose settings changed), then score them.
+
+    [bold]Example[/]   dinoscope map runs/photos --maps tsne --perplexity 50
+    """
+    _stage("maps", run_dir, maps=maps, perplexity=perplexity, n_neighbors=n_neighbors, seed=seed)
+    _stage("metrics", run_dir)
+
+
+@app.command()
+def metrics(run_dir: RunArg, sample: Sample = None,
+            k: Annotated[int | None, typer.Option("--k", help="Neighbourhood size. [default: 10]")] = None) -> None:
+    """Score every map's faithfulness into RUN/metrics.json.
+
+    [bold]Example[/]   dinoscope metrics runs/photos --sample 10000
+    """
+    _stage("metrics", run_dir, sample=sample, metrics_k=k)
+
+
+@app.command()
+def plot(run_dir: RunArg) -> None:
+    """Draw RUN/plots/<map>.png and the side-by-side RUN/plots/grid.png.
+
+    [bold]Example[/]   dinoscope plot runs/photos
+    """
+    _stage("plot", run_dir)
+
+
+@app.command()
+def report(run_dir: RunArg) -> None:
+    """Write RUN/report.html: settings, plots, metrics and timings on one self-contained page.
+
+    [bold]Example[/]   dinoscope report runs/photos
+    """
+    _stage("report", run_dir)
+
+
+@app.command()
+def demo(out: Out = Path("runs/demo"), quiet: Quiet = False) -> None:
+    """The offline demo: scikit-learn's digits through a random-weights DINOv2 ViT-S/14, every stage.
+
+    No download is needed. With random weights the maps show the pipeline working, not a trained model.
+    """
+    settings = settings_from_flags(source="digits", model="dinov2-vits14", random_weights=True)
+    result = pipeline.run_pipeline(out, settings, progress=not quiet)
+    console.print(f"[bold green]done[/] open the report: {result.file('report.html').resolve()}")
+
+
+@app.command()
+def models() -> None:
+    """List the model aliases and the timm names they stand for."""
+    from .backbones import list_models
+
+    for alias, name in list_models():
+        print(f"{alias:24} {name}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app(args=argv, prog_name="dinoscope", standalone_mode=False)
+    except DinoscopeError as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        console.print("[bold red]aborted[/]")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

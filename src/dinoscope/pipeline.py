@@ -1,0 +1,264 @@
+"""The stages of a run, each reading and writing the run directory; `run_pipeline` chains them.
+
+A stage's cache key is a fingerprint of its own settings and its inputs' keys, so a stage whose
+inputs and settings did not change does nothing, and a change reruns exactly what depends on it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import artifacts
+from .config import Settings
+from .console import say, warn
+from .errors import DinoscopeError
+from .rundir import RunDir, atomic_path, fingerprint, write_json
+
+STAGES = ("extract", "neighbors", "maps", "metrics", "plot", "report")
+
+
+def open_run(out: str | Path, settings: Settings | None = None, *, create: bool = True) -> tuple[RunDir, Settings]:
+    """Open (or create) a run directory; `settings` replace the stored ones, else the stored ones are used."""
+    run = RunDir(out, create=create)
+    if settings is None:
+        stored = run.manifest.get("settings")
+        settings = Settings.model_validate(stored) if stored else Settings()
+    run.manifest["settings"] = settings.model_dump(mode="json")
+    return run, settings
+
+
+def _weights_identity(path: Path | None) -> dict | None:
+    """What identifies a local weights file cheaply: its resolved path, size and modification time."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DinoscopeError(f"weights file {p} does not exist; give a .safetensors or .pth checkpoint")
+    st = p.stat()
+    return {"path": str(p.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns}
+
+
+def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
+    """Images → embeddings.parquet (or precomputed vectors copied in); returns False on a cache hit."""
+    from .sources import load_source
+
+    src, mod = settings.source, settings.model
+    dataset = load_source(src.source, split=src.split, strict=src.strict, cache_dir=src.cache_dir)
+    if src.limit is not None and src.limit < len(dataset):
+        dataset = dataset.subset(range(src.limit))
+    if len(dataset) == 0:
+        raise DinoscopeError(f"source '{src.source}' has no items; point --source at images")
+    model_key = None
+    if not dataset.is_embedded:
+        model_key = mod.model_dump(mode="json", exclude={"threads", "device", "weights"})
+        model_key["weights"] = _weights_identity(mod.weights)
+    key = fingerprint({"data": dataset.fingerprint, "model": model_key})
+    if run.is_fresh("extract", key, ["embeddings.parquet"]):
+        say("extract", f"up to date ({len(dataset)} items)")
+        return False
+
+    t0 = time.perf_counter()
+    extra: dict = {"source": dataset.name, "n_items": len(dataset)}
+    if dataset.is_embedded:
+        vectors, index, failures = dataset.embeddings, np.arange(len(dataset)), []
+        extra.update(model=None, random_weights=False, precision=None)
+        say("extract", f"{len(dataset)} precomputed vectors of dimension {vectors.shape[1]} (no backbone)")
+    else:
+        vectors, index, failures, info = _embed_images(run, dataset, settings, key, progress)
+        extra.update(info)
+    if len(index) == 0:
+        raise DinoscopeError(f"no image of '{src.source}' could be read; see the warnings above")
+    pick = lambda xs: None if xs is None else [xs[i] for i in index]  # noqa: E731
+    artifacts.write_embeddings(
+        run.file("embeddings.parquet"),
+        artifacts.Embeddings(pick(dataset.ids), pick(dataset.origins), pick(dataset.labels),
+                             pick(dataset.splits), np.asarray(vectors, np.float32)),
+    )
+    shutil.rmtree(run.file("shards"), ignore_errors=True)
+    run.manifest["random_weights"] = bool(extra.get("random_weights"))
+    extra["skipped"] = [{"id": i, "reason": r} for _, i, r in failures]
+    run.mark_done("extract", key, time.perf_counter() - t0, ["embeddings.parquet"], n=len(index), **extra)
+    say("extract", f"{len(index)} embeddings written" + (f", {len(failures)} skipped" if failures else ""))
+    return True
+
+
+def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: bool):
+    """Run the backbone over the images, resumably, in shards under the run directory."""
+    from .backbones import build_backbone
+    from .extract import extract
+
+    mod = settings.model
+    backbone = build_backbone(mod.model, weights=mod.weights, random_weights=mod.random_weights,
+                              pool=mod.pool, resolution=mod.resolution)
+    if backbone.random_weights:
+        warn(f"{backbone.name} has RANDOM weights: the embeddings and maps say nothing about a trained model")
+    say("extract", f"{len(dataset)} images with {backbone.name} at {backbone.resolution}px ({mod.pool})")
+    res = extract(dataset, backbone, run.file("shards") / key, batch_size=mod.batch_size,
+                  precision=mod.precision, device=mod.device, threads=mod.threads,
+                  shard_size=mod.shard_size, strict=settings.source.strict, progress=progress)
+    info = {
+        "model": backbone.name,
+        "alias": backbone.alias,
+        "weights": backbone.weights,
+        "random_weights": backbone.random_weights,
+        "embed_dim": backbone.embed_dim,
+        "resolution": backbone.resolution,
+        "pool": backbone.pool,
+        "precision": res.precision,
+        "device": res.device,
+        "images_per_s": round(res.images_per_s, 2),
+    }
+    return res.embeddings, res.index, res.failures, info
+
+
+def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
+    """embeddings → neighbors.npz: the one kNN graph every later stage shares."""
+    from .neighbors import knn_graph, save_graph
+
+    up = run.require("extract")["key"]
+    nb = settings.neighbors
+    key = fingerprint({"extract": up, "neighbors": nb.model_dump(mode="json"), "seed": settings.seed})
+    if run.is_fresh("neighbors", key, ["neighbors.npz"]):
+        say("neighbors", "up to date")
+        return False
+    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    t0 = time.perf_counter()
+    graph = knn_graph(emb.vectors, k=nb.k, metric=nb.metric, method=nb.method,
+                      exact_max=nb.exact_max, seed=settings.seed)
+    save_graph(graph, run.file("neighbors.npz"))
+    seconds = time.perf_counter() - t0
+    run.mark_done("neighbors", key, seconds, ["neighbors.npz"], k=int(graph.indices.shape[1]),
+                  metric=graph.metric, exact=bool(graph.exact))
+    say("neighbors", f"{graph.indices.shape[1]}-NN graph ({'exact' if graph.exact else 'approximate'}, "
+        f"{graph.metric}) in {seconds:.1f}s")
+    return True
+
+
+def _map_key(up: str, settings: Settings, name: str) -> str:
+    """A map's own cache key: the graph it reads, its settings and the seed."""
+    own = getattr(settings.maps, name, None)
+    return fingerprint({"neighbors": up, "map": name, "settings": own.model_dump(mode="json") if own else None,
+                        "seed": settings.seed})
+
+
+def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
+    """embeddings + graph → maps.parquet and models/<map>.pkl; refits only the maps whose key changed."""
+    from .maps import build_map
+    from .neighbors import load_graph
+
+    up = run.require("neighbors")["key"]
+    names = list(dict.fromkeys(settings.maps.maps))
+    keys = {m: _map_key(up, settings, m) for m in names}
+    key = fingerprint(keys)
+    if run.is_fresh("maps", key, ["maps.parquet"]):
+        say("maps", f"up to date ({', '.join(names)})")
+        return False
+    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    graph = load_graph(run.file("neighbors.npz"))
+    old = (run.stage("maps") or {}).get("maps", {})
+    _, coords = artifacts.read_maps(run.file("maps.parquet"))
+    done: dict[str, dict] = {}
+    for name in names:
+        if old.get(name, {}).get("key") == keys[name] and name in coords:
+            done[name] = old[name]
+            say("maps", f"{name}: up to date")
+            continue
+        estimator = build_map(name, settings.maps, settings.seed)
+        t0 = time.perf_counter()
+        coords[name] = np.asarray(estimator.fit_transform(emb.vectors, knn=graph), np.float32)
+        seconds = time.perf_counter() - t0
+        with atomic_path(run.file(f"models/{name}.pkl")) as tmp:
+            tmp.write_bytes(pickle.dumps(estimator))
+        done[name] = {"key": keys[name], "seconds": round(seconds, 3)}
+        say("maps", f"{name}: {seconds:.1f}s")
+    artifacts.write_maps(run.file("maps.parquet"), emb.ids, {m: coords[m] for m in names})
+    run.mark_done("maps", key, sum(d["seconds"] for d in done.values()), ["maps.parquet"], maps=done)
+    return True
+
+
+def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
+    """maps + embeddings → metrics.json: faithfulness of every map, and the timings."""
+    from .metrics import map_metrics
+
+    maps_rec = run.require("maps")
+    ms = settings.metrics
+    key = fingerprint({"maps": maps_rec["key"], "metrics": ms.model_dump(mode="json"),
+                       "metric": settings.neighbors.metric, "seed": settings.seed})
+    if run.is_fresh("metrics", key, ["metrics.json"]):
+        say("metrics", "up to date")
+        return False
+    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    _, coords = artifacts.read_maps(run.file("maps.parquet"))
+    t0 = time.perf_counter()
+    per_map = {}
+    for name, rec in maps_rec["maps"].items():
+        figures = map_metrics(emb.vectors, coords[name], emb.labels, k=ms.k, sample=ms.sample,
+                              seed=settings.seed, metric=settings.neighbors.metric)
+        per_map[name] = {**figures, "seconds": rec["seconds"]}
+    timings = {s: run.stage(s)["seconds"] for s in ("extract", "neighbors", "maps") if run.stage(s)}
+    write_json(run.file("metrics.json"), {
+        "random_weights": bool(run.manifest.get("random_weights")),
+        "n": len(emb),
+        "k": ms.k,
+        "maps": per_map,
+        "timings": timings,
+    })
+    run.mark_done("metrics", key, time.perf_counter() - t0, ["metrics.json"])
+    say("metrics", ", ".join(f"{m}: T={v['trustworthiness']:.3f}" for m, v in per_map.items()))
+    return True
+
+
+def plot_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
+    """maps + metrics → plots/<map>.png and plots/grid.png."""
+    from .plots import plot_run
+
+    up = run.require("metrics")["key"]
+    key = fingerprint({"metrics": up, "random_weights": run.manifest.get("random_weights")})
+    if run.is_fresh("plot", key, ["plots/grid.png"]):
+        say("plot", "up to date")
+        return False
+    t0 = time.perf_counter()
+    outputs = plot_run(run)
+    run.mark_done("plot", key, time.perf_counter() - t0, outputs)
+    say("plot", f"{len(outputs)} images in {run.file('plots')}")
+    return True
+
+
+def report_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
+    """Everything → report.html, one self-contained page."""
+    from .report import write_report
+
+    up = run.require("plot")["key"]
+    key = fingerprint({"plot": up, "settings": run.manifest.get("settings")})
+    if run.is_fresh("report", key, ["report.html"]):
+        say("report", "up to date")
+        return False
+    t0 = time.perf_counter()
+    write_report(run)
+    run.mark_done("report", key, time.perf_counter() - t0, ["report.html"])
+    say("report", str(run.file("report.html")))
+    return True
+
+
+STAGE_FUNCS = {
+    "extract": extract_stage,
+    "neighbors": neighbors_stage,
+    "maps": maps_stage,
+    "metrics": metrics_stage,
+    "plot": plot_stage,
+    "report": report_stage,
+}
+
+
+def run_pipeline(out: str | Path, settings: Settings | None = None, *, progress: bool = True,
+                 stages: tuple[str, ...] = STAGES) -> RunDir:
+    """Run the stages in order on one run directory, skipping those that are up to date."""
+    run, settings = open_run(out, settings)
+    for stage in stages:
+        STAGE_FUNCS[stage](run, settings, progress)
+    return run

@@ -1,0 +1,101 @@
+"""report.html: one self-contained page with the settings, the plots, the metrics and the timings."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+
+from .plots import MAP_TITLES, RANDOM_BANNER
+from .rundir import RunDir, atomic_path
+
+METRIC_COLUMNS = [
+    ("trustworthiness", "trustworthiness"),
+    ("continuity", "continuity"),
+    ("knn_recall", "10-NN recall"),
+    ("knn_accuracy", "10-NN accuracy (map)"),
+    ("knn_accuracy_embedding", "10-NN accuracy (embedding, ceiling)"),
+    ("seconds", "seconds"),
+]
+
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:.2em} table{border-collapse:collapse;margin:1em 0} td,th{padding:.3em .8em;
+border-bottom:1px solid #ddd;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.banner{background:#b00020;color:#fff;padding:.7em 1em;font-weight:bold;border-radius:4px}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0} .muted{color:#666}
+"""
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return escape(str(value))
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(
+            f"<td class=num>{_fmt(c)}</td>" if isinstance(c, (int, float)) else f"<td>{_fmt(c)}</td>" for c in row
+        ) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _png(run: RunDir, rel: str) -> str:
+    data = base64.b64encode(run.file(rel).read_bytes()).decode()
+    return f'<img alt="{escape(rel)}" src="data:image/png;base64,{data}">'
+
+
+def render_report(run: RunDir) -> str:
+    """The report page as a string (no external files, so it can be mailed or attached)."""
+    manifest = run.manifest
+    ext = manifest["stages"].get("extract", {})
+    settings = manifest.get("settings", {})
+    metrics = json.loads(run.file("metrics.json").read_text())
+    random_weights = bool(manifest.get("random_weights"))
+    parts = [f"<!doctype html><meta charset=utf-8><title>dinoscope · {escape(run.path.name)}</title>",
+             f"<style>{STYLE}</style><h1>dinoscope report</h1>",
+             f"<p class=muted>{escape(str(run.path))}</p>"]
+    if random_weights:
+        parts.append(f"<p class=banner>{escape(RANDOM_BANNER)}. Maps and metrics below show the pipeline "
+                     "working, not what a trained DINO model sees.</p>")
+    src = settings.get("source", {})
+    model = settings.get("model", {})
+    rows = [
+        ["dataset", f"{src.get('source')} (split {src.get('split')})"],
+        ["images", f"{ext.get('n')} embedded of {ext.get('n_items')}, {len(ext.get('skipped', []))} skipped"],
+        ["model", ext.get("model") or "precomputed embeddings"],
+        ["weights", ext.get("weights") or "–"],
+        ["resolution · pooling", f"{ext.get('resolution', '–')} px · {ext.get('pool', '–')}"],
+        ["precision · device", f"{ext.get('precision') or '–'} · {ext.get('device') or '–'}"],
+        ["batch size", model.get("batch_size")],
+        ["kNN graph", f"k={settings.get('neighbors', {}).get('k')}, {settings.get('neighbors', {}).get('metric')}"],
+        ["seed", settings.get("seed")],
+        ["versions", ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())],
+    ]
+    parts += ["<h2>Settings</h2>", _table(["", ""], rows)]
+    parts += ["<h2>Maps</h2>", _png(run, "plots/grid.png")]
+    parts.append(f"<h2>Faithfulness</h2><p class=muted>k = {metrics['k']}, exact on a seeded subsample; "
+                 "higher is better for every figure but seconds.</p>")
+    mrows = [[MAP_TITLES.get(m, m)] + [v.get(c) for c, _ in METRIC_COLUMNS] for m, v in metrics["maps"].items()]
+    parts.append(_table(["map"] + [h for _, h in METRIC_COLUMNS], mrows))
+    timings = [[stage, rec.get("seconds")] for stage, rec in manifest["stages"].items()]
+    parts += ["<h2>Timings</h2>", _table(["stage", "seconds"], timings)]
+    if ext.get("images_per_s"):
+        parts.append(f"<p>Extraction: {ext['images_per_s']:.1f} images/s.</p>")
+    skipped = ext.get("skipped", [])
+    if skipped:
+        parts += [f"<h2>Skipped images ({len(skipped)})</h2>",
+                  _table(["id", "reason"], [[s["id"], s["reason"]] for s in skipped[:200]])]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(run: RunDir) -> None:
+    """Write report.html atomically."""
+    with atomic_path(run.file("report.html")) as tmp:
+        tmp.write_text(render_report(run), encoding="utf-8")
