@@ -14,4 +14,4 @@ def say(stage: str, message: str) -> None:
 
 def warn(message: str) -> None:
     """A one-line warning that does not stop the run."""
-    console.print(f"[bold yellow]  warning[/] {message}")
+    console.print(f"[bold yellow]  warning[/] {message}", soft_wrap=True)

@@ -103,4 +103,4 @@ def _stamp(fig, subtitle: str, random_weights: bool) -> None:
     """The model line under the figure, and the random-weights banner over it when it applies."""
     fig.text(0.01, 0.005, subtitle, fontsize=8, color="#555555", ha="left", va="bottom")
     if random_weights:
-        fig.suptitle(RANDOM_BANNER, color="#b00020", fontsize=11, fontweight="bold")
+        fig.suptitle(RANDOM_BANNER, color="#b00020", fontsize=11, fontweight="bold", y=1.06)

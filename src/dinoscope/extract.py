@@ -1,0 +1,325 @@
+"""Batched, resumable extraction: images -> pooled backbone embeddings, written shard by shard.
+
+The dataset is cut into fixed ranges of `shard_size` items and each range into fixed batches,
+so a run that resumes at the first missing shard computes exactly what an uninterrupted run
+would have (bit-identical). Decoding and resizing run in a background thread, one batch ahead
+of the forward pass; inference uses bf16 autocast where the hardware supports it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor
+
+from .backbones import Backbone
+from .errors import DinoscopeError
+from .rundir import atomic_path
+from .sources.base import Dataset, UnreadableImage
+
+Failure = tuple[int, str, str]
+_PREFETCH = 2
+
+
+@dataclass
+class Extraction:
+    """Embeddings of the readable items, where they sit in the dataset, and what was skipped."""
+
+    embeddings: np.ndarray
+    index: np.ndarray
+    failures: list[Failure] = field(default_factory=list)
+    precision: str = "fp32"
+    device: str = "cpu"
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+
+
+@dataclass
+class _Batch:
+    """One preprocessed batch, ready for the forward pass."""
+
+    shard: int
+    positions: list[int]
+    pixels: Tensor | None
+    failures: list[Failure]
+
+
+def preprocess(batch_uint8: Tensor, backbone: Backbone) -> Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, R, R) float normalised; bicubic with antialias, rounded like PIL."""
+    x = batch_uint8.permute(0, 3, 1, 2)
+    res = backbone.resolution
+    if x.shape[-2:] != (res, res):
+        # The uint8 kernel rounds and clamps to 0..255, as PIL's bicubic resize does.
+        x = F.interpolate(x, size=(res, res), mode="bicubic", antialias=True, align_corners=False)
+    mean = torch.tensor(backbone.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x.float() / 255.0 - mean) / std
+
+
+def preprocess_images(images: list[np.ndarray], backbone: Backbone) -> Tensor:
+    """Preprocess decoded images: one batched resize when shapes agree, else per image then stack."""
+    if all(im.shape == images[0].shape for im in images):
+        return preprocess(torch.from_numpy(np.stack(images)), backbone)
+    return torch.cat([preprocess(torch.from_numpy(im)[None], backbone) for im in images])
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else as torch spells it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise DinoscopeError(f"unknown device '{device}' ({exc}); use auto, cpu or cuda") from None
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> bf16 where the hardware computes it natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
+    if precision in ("bf16", "fp32"):
+        return precision
+    if precision != "auto":
+        raise DinoscopeError(f"unknown precision '{precision}'; use auto, bf16 or fp32")
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return "bf16" if native else "fp32"
+    return "fp32"
+
+
+def physical_cores() -> int:
+    """Cores this process may use, counting each physical core once (SMT siblings share units)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    smt = Path("/sys/devices/system/cpu/smt/active")
+    if smt.exists() and smt.read_text().strip() == "1":
+        n //= 2
+    return max(1, n)
+
+
+def shard_path(shard_dir: Path, shard: int) -> Path:
+    """The file of one shard."""
+    return Path(shard_dir) / f"shard-{shard:05d}.npz"
+
+
+def _read_batch(dataset: Dataset, positions: list[int], strict: bool) -> tuple[list[int], list, list[Failure]]:
+    """Decode the items at `positions`; unreadable ones become failures (or an error when strict)."""
+    kept, images, failures = [], [], []
+    for pos in positions:
+        try:
+            images.append(dataset.read(pos))
+            kept.append(pos)
+        except UnreadableImage as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            if strict:
+                raise DinoscopeError(
+                    f"cannot read {dataset.origins[pos]}: {reason} (drop --strict to skip unreadable images)"
+                ) from None
+            failures.append((pos, dataset.ids[pos], reason))
+    return kept, images, failures
+
+
+def _plan(n: int, shards: list[int], shard_size: int, batch_size: int) -> Iterator[tuple[int, list[int]]]:
+    """(shard, positions) of every batch, in order; batches never cross a shard boundary."""
+    for s in shards:
+        stop = min(n, (s + 1) * shard_size)
+        for b in range(s * shard_size, stop, batch_size):
+            yield s, list(range(b, min(b + batch_size, stop)))
+
+
+def _producer(dataset, backbone, plan, strict, out: queue.Queue, stop: threading.Event) -> None:
+    """Background thread: decode and preprocess batches ahead of the forward pass."""
+    try:
+        for shard, positions in plan:
+            kept, images, failures = _read_batch(dataset, positions, strict)
+            pixels = preprocess_images(images, backbone) if images else None
+            item = _Batch(shard, kept, pixels, failures)
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(None)
+    except BaseException as exc:  # handed to the consumer, which re-raises it in the main thread
+        out.put(exc)
+
+
+def _prefetched(dataset, backbone, plan, strict) -> Iterator[_Batch]:
+    """Iterate preprocessed batches produced by a background thread, one or two batches ahead."""
+    out: queue.Queue = queue.Queue(maxsize=_PREFETCH)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_producer, args=(dataset, backbone, plan, strict, out, stop), daemon=True
+    )
+    worker.start()
+    try:
+        while (item := out.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _write_shard(path: Path, start: int, stop: int, index: list[int], emb: list[np.ndarray],
+                 failures: list[Failure], dim: int) -> None:
+    """Write one finished shard atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            start=np.int64(start),
+            stop=np.int64(stop),
+            index=np.asarray(index, dtype=np.int64),
+            embeddings=np.concatenate(emb) if emb else np.zeros((0, dim), np.float32),
+            failure_index=np.asarray([f[0] for f in failures], dtype=np.int64),
+            failure_id=np.asarray([f[1] for f in failures], dtype=str),
+            failure_reason=np.asarray([f[2] for f in failures], dtype=str),
+        )
+
+
+def _load_shard(path: Path, start: int, stop: int, dim: int) -> tuple[np.ndarray, np.ndarray, list[Failure]]:
+    """Read a finished shard, checking it covers the expected items with the expected width."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            got = (int(z["start"]), int(z["stop"]))
+            index, emb = z["index"], z["embeddings"]
+            failures = list(zip(z["failure_index"].tolist(), z["failure_id"].tolist(),
+                                z["failure_reason"].tolist(), strict=True))
+    except (OSError, KeyError, ValueError) as exc:
+        raise DinoscopeError(f"shard {path} is unreadable ({exc}); delete it to recompute it") from None
+    if got != (start, stop) or emb.shape[1] != dim:
+        raise DinoscopeError(
+            f"shard {path} was written with other settings (items {got[0]}-{got[1]}, width {emb.shape[1]}; "
+            f"expected {start}-{stop}, width {dim}); delete {path.parent} or use the same settings"
+        )
+    return index, emb, failures
+
+
+def _progress(console: Console, enabled: bool) -> Progress:
+    """A Rich bar with count, images/s and ETA."""
+    return Progress(
+        TextColumn("extracting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} img/s"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def extract(
+    dataset: Dataset,
+    backbone: Backbone,
+    shard_dir: Path,
+    *,
+    batch_size: int = 64,
+    precision: str = "auto",
+    device: str = "auto",
+    threads: int | None = None,
+    shard_size: int = 1024,
+    strict: bool = False,
+    progress: bool = True,
+) -> Extraction:
+    """Embed every readable item of `dataset`, resuming from the finished shards in `shard_dir`."""
+    if dataset.read is None:
+        raise DinoscopeError(f"{dataset.name} holds precomputed embeddings; there are no images to extract")
+    if batch_size < 1 or shard_size < 1:
+        raise DinoscopeError("batch_size and shard_size must be at least 1")
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    shard_dir = Path(shard_dir)
+    n, dim = len(dataset), backbone.embed_dim
+    n_shards = -(-n // shard_size)
+    bounds = [(s * shard_size, min(n, (s + 1) * shard_size)) for s in range(n_shards)]
+    done = {s: _load_shard(shard_path(shard_dir, s), *bounds[s], dim)
+            for s in range(n_shards) if shard_path(shard_dir, s).exists()}
+    todo = [s for s in range(n_shards) if s not in done]
+    console = Console(stderr=True)
+    old_threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(threads or physical_cores())
+    backbone.model.to(dev).eval()
+    t0 = time.perf_counter()
+    computed = 0
+    pending: dict[int, _Shard] = {}
+    try:
+        with _progress(console, progress and console.is_terminal) as bar:
+            task = bar.add_task("extract", total=n, completed=n - sum(b - a for a, b in map(bounds.__getitem__, todo)),
+                                rate="-")
+            plan = _plan(n, todo, shard_size, batch_size)
+            for batch in _prefetched(dataset, backbone, plan, strict):
+                for _, ident, reason in batch.failures:
+                    console.print(f"[yellow]warning:[/] skipped {escape(ident)}: {escape(reason)}")
+                acc = pending.setdefault(batch.shard, _Shard())
+                acc.failures += batch.failures
+                if batch.pixels is not None:
+                    acc.embeddings.append(_forward(backbone, batch.pixels, dev, prec))
+                    acc.index += batch.positions
+                acc.seen += len(batch.positions) + len(batch.failures)
+                computed += len(batch.positions) + len(batch.failures)
+                bar.update(task, advance=len(batch.positions) + len(batch.failures),
+                           rate=f"{computed / (time.perf_counter() - t0):.1f}")
+                start, stop = bounds[batch.shard]
+                if acc.seen == stop - start:
+                    path = shard_path(shard_dir, batch.shard)
+                    _write_shard(path, start, stop, acc.index, acc.embeddings, acc.failures, dim)
+                    done[batch.shard] = _load_shard(path, start, stop, dim)
+                    del pending[batch.shard]
+    finally:
+        torch.set_num_threads(old_threads)
+    seconds = time.perf_counter() - t0
+    return _assemble(done, n_shards, dim, prec, dev, seconds, computed)
+
+
+@dataclass
+class _Shard:
+    """What one shard has accumulated so far."""
+
+    index: list[int] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    seen: int = 0
+
+
+def _forward(backbone: Backbone, pixels: Tensor, dev: torch.device, prec: str) -> np.ndarray:
+    """Pooled embeddings of one batch as float32, under bf16 autocast when chosen."""
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if prec == "bf16" else nullcontext()
+    with torch.inference_mode(), autocast:
+        out = backbone.embed(pixels.to(dev, non_blocking=True))
+    return out.float().cpu().numpy()
+
+
+def _assemble(done: dict, n_shards: int, dim: int, prec: str, dev: torch.device, seconds: float,
+              computed: int) -> Extraction:
+    """Concatenate shards in order into one Extraction."""
+    parts = [done[s] for s in range(n_shards)]
+    index = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    emb = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, dim), np.float32)
+    failures = [f for p in parts for f in p[2]]
+    return Extraction(
+        embeddings=np.ascontiguousarray(emb, dtype=np.float32),
+        index=index.astype(np.int64),
+        failures=failures,
+        precision=prec,
+        device=str(dev),
+        seconds=seconds,
+        images_per_s=computed / seconds if seconds > 0 and computed else 0.0,
+    )

@@ -1,0 +1,95 @@
+"""UMAP map by umap-learn; reuses the shared kNN graph through `precomputed_knn`.
+
+umap-learn needs a search index to place new points, and a precomputed graph comes without one.
+When the map was fitted from the shared graph, the first `transform` builds that index (a
+pynndescent index on the fitted points, seeded with the graph) and keeps it, so placing new points
+works in both cases; only that first call pays for the index.
+
+Determinism: a seeded map (the default) runs umap-learn's layout on one thread and gives the same
+coordinates every time; `random_state=None` lets it use all cores and is not reproducible.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import DinoscopeError
+from ..neighbors import KNNGraph, as_points, check_new_points
+
+
+def umap_knn(graph: KNNGraph, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
+    """umap-learn's convention for a graph: n_neighbors columns, the point itself first at distance 0."""
+    if graph.k < n_neighbors - 1:
+        raise DinoscopeError(f"UMAP with n_neighbors={n_neighbors} needs a shared graph of at least "
+                             f"{n_neighbors - 1} neighbours, it has {graph.k}")
+    head = graph.head(n_neighbors - 1)
+    n = len(graph)
+    indices = np.hstack([np.arange(n, dtype=np.int64)[:, None], head.indices]).astype(np.int32)
+    distances = np.hstack([np.zeros((n, 1), np.float32), head.distances]).astype(np.float32)
+    return indices, distances
+
+
+class UMAPMap(BaseEstimator):
+    """umap-learn UMAP with spectral initialisation; seeded (reproducible) by default."""
+
+    def __init__(self, n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = None,
+                 metric: str = "cosine", random_state: int | None = 0):
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.n_epochs = n_epochs
+        self.metric = metric
+        self.random_state = random_state
+
+    def fit(self, X: object, knn: KNNGraph | None = None) -> UMAPMap:
+        """Embed X; with `knn` (the shared graph of X) umap-learn skips its own neighbour search."""
+        import umap
+
+        X = as_points(X)
+        n = X.shape[0]
+        if not 2 <= self.n_neighbors < n:
+            raise DinoscopeError(f"UMAP needs 2 <= n_neighbors < n points, got {self.n_neighbors} for {n}")
+        model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs,
+                          metric=self.metric, random_state=self.random_state,
+                          n_jobs=1 if self.random_state is not None else -1)
+        self.n_features_in_ = X.shape[1]
+        self.knn_ = None
+        if knn is not None:
+            if knn.metric != self.metric:
+                raise DinoscopeError(f"the shared graph uses {knn.metric} distances but UMAP is set to "
+                                     f"{self.metric}; make them agree")
+            if len(knn) != n:
+                raise DinoscopeError(f"the kNN graph has {len(knn)} points but X has {n}")
+            self.knn_ = umap_knn(knn, self.n_neighbors)
+            model.precomputed_knn = (*self.knn_, None)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+            self.umap_ = model.fit(X)
+        self.embedding_ = np.asarray(self.umap_.embedding_, dtype=np.float32)
+        return self
+
+    def fit_transform(self, X: object, knn: KNNGraph | None = None) -> np.ndarray:
+        """Fit and return the coordinates of X."""
+        return self.fit(X, knn).embedding_
+
+    def _ensure_search_index(self) -> None:
+        """Build umap-learn's search index once when the map was fitted from a precomputed graph."""
+        if getattr(self.umap_, "_knn_search_index", True) is not None:
+            return
+        from pynndescent import NNDescent
+
+        indices, distances = self.knn_
+        self.umap_._knn_search_index = NNDescent(
+            self.umap_._raw_data, metric=self.metric, n_neighbors=self.n_neighbors, init_graph=indices,
+            init_dist=distances, random_state=self.random_state, n_jobs=1 if self.random_state is not None else -1,
+        )
+
+    def transform(self, X: object) -> np.ndarray:
+        """Place new points into the fitted map (umap-learn's transform)."""
+        check_is_fitted(self, "umap_")
+        X = check_new_points(X, self.n_features_in_)
+        self._ensure_search_index()
+        return np.asarray(self.umap_.transform(X), dtype=np.float32)

@@ -1,0 +1,108 @@
+"""The command line: end to end on digits, help texts, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dinoscope.cli import main
+
+FAST_ARGS = ["--model", "dino-vits16", "--random-weights", "--resolution", "32", "--limit", "200", "--quiet"]
+
+
+def _exit_code(argv) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return exc.code
+    return 0
+
+
+@pytest.mark.slow
+def test_run_end_to_end_then_each_stage(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _exit_code(["run", "--source", "digits", *FAST_ARGS, "--out", str(out)]) == 0
+    assert (out / "report.html").is_file()
+    assert "report.html" in capsys.readouterr().err
+    # each stage alone on the same run directory: a cache hit, then a changed setting that reruns it
+    for argv in (["neighbors", str(out)], ["map", str(out)], ["metrics", str(out)], ["plot", str(out)],
+                 ["report", str(out)]):
+        assert _exit_code(argv) == 0, argv
+        assert "up to date" in capsys.readouterr().err
+    assert _exit_code(["map", str(out), "--maps", "pca", "--seed", "3"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["maps"]) == ["pca"]
+    assert json.loads((out / "manifest.json").read_text())["settings"]["seed"] == 3
+
+
+def test_help_has_examples():
+    for cmd in ("run", "extract", "neighbors", "map", "metrics", "plot", "report"):
+        proc = subprocess.run([sys.executable, "-m", "dinoscope", cmd, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert "Example" in proc.stdout, cmd
+
+
+def test_models_lists_aliases():
+    proc = subprocess.run([sys.executable, "-m", "dinoscope", "models"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "dinov2-vits14" in proc.stdout and "vit_small_patch14_dinov2.lvd142m" in proc.stdout
+
+
+def _bad_inputs(tmp_path):
+    """(name, argv, expected message) for each kind of bad input the CLI must refuse."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nan = np.ones((20, 4), np.float32)
+    nan[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    np.savez(tmp_path / "mismatch.npz", images=np.zeros((5, 8, 8, 3), np.uint8), labels=np.arange(4))
+    return [
+        ("unknown model", ["--model", "dinov9-huge"], "dinov9-huge"),
+        ("unknown source", ["--source", "imagenet-42"], "unknown source"),
+        ("missing folder", ["--source", str(tmp_path / "nope/")], "nope"),
+        ("empty folder", ["--source", str(empty)], "no images"),
+        ("NaN embeddings", ["--source", str(tmp_path / "nan.npy")], "NaN"),
+        ("label mismatch", ["--source", str(tmp_path / "mismatch.npz")], "4"),
+        ("bad setting", ["--pool", "max"], "pool"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_2_and_leaves_run_alone(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    for name, argv, message in _bad_inputs(tmp_path):
+        code = _exit_code(["run", "--model", "dino-vits16", "--random-weights", "--quiet", "--out", str(out),
+                           *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, (name, err)
+        assert err.startswith("error:") and len(err.splitlines()) == 1, (name, err)
+        assert message.lower() in err.lower(), (name, err)
+        assert sorted(p.name for p in out.iterdir()) == ["keep.txt"], name
+
+
+def test_incompatible_run_directory(tmp_path, capsys):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"format_version": 999}))
+    assert _exit_code(["plot", str(out)]) == 2
+    assert "incompatible" in capsys.readouterr().err
+    assert _exit_code(["report", str(tmp_path / "never")]) == 2
+    assert "not a dinoscope run directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_stage_before_its_input_says_what_to_run(tmp_path, capsys):
+    src = tmp_path / "v.npy"
+    np.save(src, np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32))
+    out = tmp_path / "run"
+    assert _exit_code(["extract", "--source", str(src), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert _exit_code(["map", str(out)]) == 2
+    assert "dinoscope neighbors" in capsys.readouterr().err
+    shutil.rmtree(out)

@@ -1,0 +1,106 @@
+"""The shared kNN graph: exact equals brute force, approximate has high recall, files round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.neighbors import NearestNeighbors
+
+from dinoscope.errors import DinoscopeError
+from dinoscope.neighbors import knn_graph, load_graph, save_graph, search
+
+
+@pytest.fixture(scope="module")
+def points() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(700, 24)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_exact_graph_equals_sklearn_brute_force(points, metric, monkeypatch):
+    monkeypatch.setattr("dinoscope.neighbors._BLOCK_ELEMENTS", 700 * 64)  # force several blocks
+    graph = knn_graph(points, k=12, metric=metric)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=12, metric=metric, algorithm="brute").fit(points).kneighbors()
+    assert graph.exact and graph.metric == metric
+    assert graph.indices.shape == (700, 12) and graph.indices.dtype == np.int64
+    assert graph.distances.dtype == np.float32
+    np.testing.assert_array_equal(graph.indices, ref_i)
+    np.testing.assert_allclose(graph.distances, ref_d, atol=1e-5)
+    assert (np.diff(graph.distances, axis=1) >= 0).all()
+
+
+def test_approximate_graph_has_high_recall():
+    X, _ = make_blobs(3000, 32, centers=15, random_state=0)
+    approx = knn_graph(X, k=15, method="approx", seed=0)
+    exact = knn_graph(X, k=15, method="exact")
+    assert not approx.exact and approx.indices.shape == (3000, 15)
+    assert not (approx.indices == np.arange(3000)[:, None]).any()
+    recall = (approx.indices[:, :, None] == exact.indices[:, None, :]).any(axis=2).mean()
+    assert recall >= 0.9
+
+
+def test_auto_switches_to_approximate_above_exact_max(points):
+    assert knn_graph(points, k=5, exact_max=1000).exact
+    assert not knn_graph(points, k=5, exact_max=100).exact
+
+
+@pytest.mark.parametrize("method", ["exact", "approx"])
+def test_duplicates_keep_each_other_and_never_self(method):
+    X = np.random.default_rng(1).normal(size=(300, 8))
+    X = np.vstack([X, X[:50]])  # rows 300..349 duplicate rows 0..49
+    graph = knn_graph(X, k=5, method=method)
+    rows = np.arange(len(X))
+    assert not (graph.indices == rows[:, None]).any()
+    twin = np.r_[np.arange(300, 350), np.arange(0, 50)]
+    assert (graph.indices[np.r_[0:50, 300:350], 0] == twin).all()
+    np.testing.assert_allclose(graph.distances[np.r_[0:50, 300:350], 0], 0, atol=1e-5)
+
+
+def test_k_is_clipped_to_n_minus_one():
+    graph = knn_graph(np.random.default_rng(2).normal(size=(6, 3)), k=90)
+    assert graph.k == 5
+    assert (np.sort(graph.indices, axis=1) == np.array([[j for j in range(6) if j != i] for i in range(6)])).all()
+
+
+def test_search_finds_reference_rows():
+    ref = np.random.default_rng(3).normal(size=(50, 4))
+    idx, dist = search(ref, ref[[7, 11]] * 3.0, 1, "cosine")
+    assert idx[:, 0].tolist() == [7, 11] and np.allclose(dist, 0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros(10), "2-D"),
+        (np.zeros((2, 3)), "at least 3"),
+        (np.array([[0.0, 1.0], [np.nan, 1.0], [1.0, 1.0]]), "NaN"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(X, match):
+    with pytest.raises(DinoscopeError, match=match) as info:
+        knn_graph(X)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_metric_and_method():
+    X = np.ones((5, 2))
+    with pytest.raises(DinoscopeError, match="metric"):
+        knn_graph(X, metric="manhattan")
+    with pytest.raises(DinoscopeError, match="method"):
+        knn_graph(X, method="faiss")
+
+
+def test_save_load_round_trip(points, tmp_path):
+    graph = knn_graph(points, k=7, metric="euclidean")
+    path = tmp_path / "run" / "neighbors.npz"
+    save_graph(graph, path)
+    assert [p.name for p in path.parent.iterdir()] == ["neighbors.npz"]  # no temporary left behind
+    back = load_graph(path)
+    np.testing.assert_array_equal(back.indices, graph.indices)
+    np.testing.assert_array_equal(back.distances, graph.distances)
+    assert (back.metric, back.exact) == ("euclidean", True)
+
+
+def test_load_missing_graph_is_a_clear_error(tmp_path):
+    with pytest.raises(DinoscopeError, match="rerun the neighbors stage"):
+        load_graph(tmp_path / "nope.npz")

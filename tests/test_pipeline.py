@@ -1,0 +1,148 @@
+"""The stages end to end on tiny data: artifacts, caching, partial reruns, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from dinoscope import artifacts, pipeline
+from dinoscope.config import settings_from_flags
+from dinoscope.errors import DinoscopeError
+from dinoscope.results import load_run
+
+from conftest import FAST, write_image_folder
+
+pytestmark = pytest.mark.slow
+
+
+def _snapshot(path):
+    """Every file under `path` with its bytes, to prove a failed command changed nothing."""
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_full_run_writes_every_artifact(digits_run):
+    for name in ("manifest.json", "embeddings.parquet", "neighbors.npz", "maps.parquet", "metrics.json",
+                 "plots/pca.png", "plots/tsne.png", "plots/umap.png", "plots/grid.png", "report.html",
+                 "models/tsne.pkl", "models/umap.pkl", "models/pca.pkl"):
+        assert (digits_run / name).is_file(), name
+    assert not (digits_run / "shards").exists()
+    assert not list(digits_run.rglob("*.tmp"))
+
+    table = pq.read_table(digits_run / "embeddings.parquet")
+    assert table.column_names == ["id", "source", "label", "split", "embedding"]
+    assert str(table.schema.field("embedding").type) == "fixed_size_list<element: float>[384]"
+    result = load_run(digits_run)
+    assert len(set(result.embeddings.ids)) == FAST["limit"]
+    assert set(result.embeddings.labels) == {str(d) for d in range(10)}
+    assert np.isfinite(result.embeddings.vectors).all()
+
+    maps = pq.read_table(digits_run / "maps.parquet").column_names
+    assert maps == ["id", "pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y"]
+    assert all(xy.shape == (FAST["limit"], 2) and np.isfinite(xy).all() for xy in result.maps.values())
+
+    metrics = result.metrics
+    assert metrics["random_weights"] is True
+    for name in ("pca", "tsne", "umap"):
+        m = metrics["maps"][name]
+        for key in ("trustworthiness", "continuity", "knn_recall", "knn_accuracy", "knn_accuracy_embedding"):
+            assert 0.0 <= m[key] <= 1.0, (name, key)
+        assert m["seconds"] > 0
+    # t-SNE and UMAP keep local structure far better than a linear 2-D projection.
+    assert metrics["maps"]["tsne"]["trustworthiness"] > metrics["maps"]["pca"]["trustworthiness"]
+
+    manifest = json.loads((digits_run / "manifest.json").read_text())
+    assert manifest["random_weights"] is True
+    assert manifest["stages"]["extract"]["model"] == "vit_small_patch16_224.dino"
+    assert set(manifest["stages"]) == set(pipeline.STAGES)
+    assert manifest["settings"]["model"]["resolution"] == 32
+    assert "torch" in manifest["versions"]
+
+
+def test_report_and_plots_say_random_weights(digits_run):
+    html = (digits_run / "report.html").read_text()
+    assert "RANDOM WEIGHTS" in html
+    assert html.count("data:image/png;base64,") >= 1
+    for title in ("PCA", "t-SNE", "UMAP", "trustworthiness"):
+        assert title in html
+    assert (digits_run / "plots/grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_does_no_work(digits_run, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("a cached stage ran again")
+
+    monkeypatch.setattr("dinoscope.extract.extract", boom)
+    monkeypatch.setattr("dinoscope.maps.build_map", boom)
+    run, settings = pipeline.open_run(digits_run, settings_from_flags(**FAST))
+    before = _snapshot(digits_run)
+    assert [pipeline.STAGE_FUNCS[s](run, settings, False) for s in pipeline.STAGES] == [False] * 6
+    assert _snapshot(digits_run) == before
+
+
+def test_changed_perplexity_refits_only_tsne(digits_run, tmp_path, monkeypatch):
+    out = tmp_path / "copy"
+    shutil.copytree(digits_run, out)
+    import dinoscope.maps as maps_pkg
+
+    fitted = []
+    real = maps_pkg.build_map
+    monkeypatch.setattr(maps_pkg, "build_map", lambda name, *a: fitted.append(name) or real(name, *a))
+    old = load_run(out).maps
+    run = pipeline.run_pipeline(out, settings_from_flags(**FAST, perplexity=10), progress=False)
+    new = load_run(out).maps
+    assert fitted == ["tsne"]
+    np.testing.assert_array_equal(new["umap"], old["umap"])
+    assert not np.allclose(new["tsne"], old["tsne"])
+    assert run.stage("extract")["key"] == json.loads((digits_run / "manifest.json").read_text())[
+        "stages"]["extract"]["key"]
+
+
+def test_precomputed_embeddings_need_no_backbone(tmp_path):
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:200].astype(np.float32)
+    np.save(tmp_path / "vectors.npy", X)
+    out = tmp_path / "run"
+    pipeline.run_pipeline(out, settings_from_flags(source=str(tmp_path / "vectors.npy"), maps="pca,umap"),
+                          progress=False)
+    result = load_run(out)
+    np.testing.assert_allclose(result.embeddings.vectors, X)
+    assert set(result.maps) == {"pca", "umap"}
+    assert result.manifest["stages"]["extract"]["model"] is None
+    assert "RANDOM WEIGHTS" not in (out / "report.html").read_text()
+
+
+def test_corrupt_image_is_skipped_and_reported(tmp_path):
+    folder = write_image_folder(tmp_path / "imgs")
+    out = tmp_path / "run"
+    run, settings = pipeline.open_run(out, settings_from_flags(**{**FAST, "source": str(folder)}))
+    pipeline.extract_stage(run, settings, progress=False)
+    emb = artifacts.read_embeddings(out / "embeddings.parquet")
+    assert len(emb) == 6 and "dogs/broken.png" not in emb.ids
+    assert sorted(set(emb.labels)) == ["cats", "dogs"]
+    skipped = run.stage("extract")["skipped"]
+    assert [s["id"] for s in skipped] == ["dogs/broken.png"]
+
+
+def test_strict_fails_on_corrupt_image_and_writes_nothing(tmp_path):
+    folder = write_image_folder(tmp_path / "imgs")
+    out = tmp_path / "run"
+    run, settings = pipeline.open_run(out, settings_from_flags(**{**FAST, "source": str(folder), "strict": True}))
+    with pytest.raises(DinoscopeError, match="broken.png"):
+        pipeline.extract_stage(run, settings, progress=False)
+    assert not (out / "embeddings.parquet").exists()
+    assert not (out / "manifest.json").exists()
+
+
+def test_bad_input_leaves_the_run_as_it_was(digits_run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(digits_run, out)
+    before = _snapshot(out)
+    for flags in ({"source": str(tmp_path / "missing_folder")}, {"model": "not-a-model"}):
+        with pytest.raises(DinoscopeError):
+            pipeline.run_pipeline(out, settings_from_flags(**{**FAST, **flags}), progress=False)
+        assert _snapshot(out) == before
