@@ -113,8 +113,9 @@ def build_backbone(
     alias, timm_name = resolve(name)
     res = resolution or DEFAULT_RESOLUTION
     if weights is not None:
+        state = read_checkpoint(Path(weights))  # before building, so a bad file fails fast
         model = _create(timm_name, res, pretrained=False)
-        load_weights(model, Path(weights))
+        load_weights(model, state, Path(weights))
         source = str(weights)
     elif random_weights:
         model = _create(timm_name, res, pretrained=False)
@@ -198,9 +199,8 @@ def _strip_prefixes(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return state
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load a local checkpoint into `model`, resizing position embeddings through timm's filter."""
-    state = read_checkpoint(path)
+def load_weights(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
+    """Load a checkpoint read from `path` into `model`, resizing position embeddings via timm's filter."""
     filter_fn = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
     if filter_fn is not None:
         state = filter_fn(state, model)

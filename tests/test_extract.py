@@ -1,0 +1,184 @@
+"""Extraction: shapes, determinism, resume bit-identity, unreadable items, mixed sizes, precision."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dinoscope.backbones import build_backbone
+from dinoscope.errors import DinoscopeError
+from dinoscope.extract import extract, preprocess, shard_path
+from dinoscope.sources.base import Dataset, UnreadableImage
+
+N = 40
+CORRUPT = 13
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.manual_seed(0)
+    return build_backbone("dino-vits16", random_weights=True, resolution=32)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (N, 6, 6, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(base, 4, axis=1), 4, axis=2)  # 24x24 with some structure
+
+
+def make_dataset(images, corrupt=(CORRUPT,), crash_at=None, log=None):
+    """A dataset over an in-memory array; `corrupt` items are unreadable, `crash_at` aborts the run."""
+
+    def read(i):
+        if log is not None:
+            log.append(i)
+        if i == crash_at:
+            raise RuntimeError("killed")
+        if i in corrupt:
+            raise UnreadableImage("truncated file")
+        return images[i]
+
+    n = len(images)
+    return Dataset(
+        name="mem", ids=[f"mem:{i}" for i in range(n)], origins=[f"/data/{i}.png" for i in range(n)],
+        labels=None, splits=None, fingerprint="mem", read=read,
+    )
+
+
+def run(ds, backbone, shard_dir, **kw):
+    kw = {"batch_size": 4, "shard_size": 8, "progress": False, **kw}
+    return extract(ds, backbone, shard_dir, **kw)
+
+
+def same(a, b):
+    assert a.embeddings.tobytes() == b.embeddings.tobytes()
+    assert a.index.tobytes() == b.index.tobytes()
+    assert a.failures == b.failures
+
+
+def test_shapes_index_and_failures(tmp_path, images, backbone):
+    res = run(make_dataset(images), backbone, tmp_path, precision="fp32")
+    assert res.embeddings.shape == (N - 1, 384) and res.embeddings.dtype == np.float32
+    assert res.index.dtype == np.int64 and res.index.tolist() == [i for i in range(N) if i != CORRUPT]
+    assert res.failures == [(CORRUPT, f"mem:{CORRUPT}", "truncated file")]
+    assert res.precision == "fp32" and res.device == "cpu" and res.images_per_s > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"shard-{s:05d}.npz" for s in range(5)]
+    assert np.isfinite(res.embeddings).all() and res.embeddings.std(0).mean() > 0
+
+
+def test_deterministic_across_runs(tmp_path, images, backbone):
+    a = run(make_dataset(images), backbone, tmp_path / "a")
+    b = run(make_dataset(images), backbone, tmp_path / "b")
+    same(a, b)
+
+
+def test_resume_after_crash_is_bit_identical(tmp_path, images, backbone):
+    reference = run(make_dataset(images), backbone, tmp_path / "ref")
+    with pytest.raises(RuntimeError, match="killed"):
+        run(make_dataset(images, crash_at=27), backbone, tmp_path / "cut")
+    left = sorted(p.name for p in (tmp_path / "cut").iterdir())
+    assert left == ["shard-00000.npz", "shard-00001.npz", "shard-00002.npz"]  # whole shards only
+    log = []
+    resumed = run(make_dataset(images, log=log), backbone, tmp_path / "cut")
+    assert min(log) == 24  # finished shards were loaded, not recomputed
+    same(resumed, reference)
+    assert resumed.precision == reference.precision
+
+
+CHILD = """
+import sys, time
+import numpy as np
+from dinoscope.backbones import build_backbone
+from dinoscope.extract import extract
+from dinoscope.sources.base import Dataset
+images = np.load(sys.argv[1])
+def read(i):
+    time.sleep(0.05)
+    return images[i]
+ds = Dataset("mem", [str(i) for i in range(len(images))], ["-"] * len(images), None, None, "m", read=read)
+bb = build_backbone("dino-vits16", weights=sys.argv[2], resolution=32)
+extract(ds, bb, sys.argv[3], batch_size=4, shard_size=8, progress=False)
+"""
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path, images, backbone):
+    np.save(tmp_path / "images.npy", images)
+    torch.save(backbone.model.state_dict(), tmp_path / "w.pt")
+    shards = tmp_path / "shards"
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path / "images.npy"),
+                              str(tmp_path / "w.pt"), str(shards)])
+    deadline = time.monotonic() + 60
+    while not shard_path(shards, 1).exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    done = sorted(p.name for p in shards.iterdir() if p.suffix == ".npz")
+    assert 2 <= len(done) < 5, done  # killed mid-run, after some shards were written
+    resumed = run(make_dataset(images, corrupt=()), backbone, shards)
+    reference = run(make_dataset(images, corrupt=()), backbone, tmp_path / "ref")
+    same(resumed, reference)
+
+
+def test_resume_with_other_shard_size_refuses(tmp_path, images, backbone):
+    run(make_dataset(images), backbone, tmp_path)
+    with pytest.raises(DinoscopeError, match="other settings"):
+        run(make_dataset(images), backbone, tmp_path, shard_size=16)
+
+
+def test_strict_names_the_file(tmp_path, images, backbone):
+    with pytest.raises(DinoscopeError, match=f"/data/{CORRUPT}.png"):
+        run(make_dataset(images), backbone, tmp_path, strict=True)
+    assert not shard_path(tmp_path, 1).exists()
+
+
+def test_all_unreadable_batch_is_fine(tmp_path, images, backbone):
+    res = run(make_dataset(images, corrupt=range(8, 16)), backbone, tmp_path)
+    assert len(res.failures) == 8 and len(res.index) == N - 8 and 8 not in res.index
+
+
+def test_mixed_sizes_in_one_batch_match_single_image_runs(tmp_path, images, backbone):
+    rng = np.random.default_rng(1)
+    mixed = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(24, 24, 3), (40, 30, 3), (32, 32, 3)]]
+    ds = Dataset("mix", ["a", "b", "c"], ["a", "b", "c"], None, None, "mix", read=lambda i: mixed[i])
+    res = run(ds, backbone, tmp_path / "mix", precision="fp32")
+    for i, im in enumerate(mixed):
+        one = Dataset("one", ["x"], ["x"], None, None, "one", read=lambda _i, im=im: im)
+        single = run(one, backbone, tmp_path / f"one{i}", precision="fp32")
+        np.testing.assert_allclose(res.embeddings[i], single.embeddings[0], atol=1e-4)
+
+
+def test_preprocess_matches_pil_bicubic_then_normalize(images, backbone):
+    x = preprocess(torch.from_numpy(images[:4]), backbone)
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32
+    mean, std = np.array(backbone.mean), np.array(backbone.std)
+    for im, got in zip(images[:4], x, strict=True):
+        pil = np.asarray(Image.fromarray(im).resize((32, 32), Image.BICUBIC), dtype=np.float32) / 255
+        want = ((pil - mean) / std).transpose(2, 0, 1)
+        assert np.abs(got.numpy() - want).max() <= 2.5 / 255 / min(std)  # PIL rounds to uint8 too
+
+
+def test_bf16_close_to_fp32(tmp_path, images, backbone):
+    a = run(make_dataset(images), backbone, tmp_path / "a", precision="fp32")
+    b = run(make_dataset(images), backbone, tmp_path / "b", precision="bf16")
+    assert b.precision == "bf16"
+    cos = (a.embeddings * b.embeddings).sum(1) / np.linalg.norm(a.embeddings, axis=1) / np.linalg.norm(
+        b.embeddings, axis=1
+    )
+    assert cos.min() > 0.99
+    assert not np.array_equal(a.embeddings, b.embeddings)
+
+
+def test_precomputed_dataset_is_rejected(tmp_path, backbone):
+    ds = Dataset("emb", ["a"], ["a"], None, None, "e", embeddings=np.zeros((1, 3), np.float32))
+    with pytest.raises(DinoscopeError, match="precomputed"):
+        run(ds, backbone, tmp_path)
