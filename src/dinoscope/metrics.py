@@ -7,14 +7,13 @@ map distance works (Euclidean for the flat maps, Poincaré distance for the hype
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
 
 import numpy as np
 
 from .errors import DinoscopeError
 from .neighbors import as_points
 
-Distance = Union[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]
+Distance = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
 _BLOCK_ELEMENTS = 1 << 24  # comparisons per block when ranking neighbours
 
 

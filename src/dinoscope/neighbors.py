@@ -173,4 +173,5 @@ def load_graph(path: str | os.PathLike) -> KNNGraph:
             return KNNGraph(data["indices"].astype(np.int64), data["distances"].astype(np.float32),
                             str(data["metric"]), bool(data["exact"]))
     except (OSError, KeyError, ValueError) as exc:
-        raise DinoscopeError(f"cannot read kNN graph {path}: {exc}; rerun the neighbors stage".splitlines()[0])
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DinoscopeError(f"cannot read kNN graph {path} ({reason}); rerun the neighbors stage") from None

@@ -1,9 +1,9 @@
 """UMAP map by umap-learn; reuses the shared kNN graph through `precomputed_knn`.
 
 umap-learn needs a search index to place new points, and a precomputed graph comes without one.
-When the map was fitted from the shared graph, the first `transform` builds that index (a
-pynndescent index on the fitted points, seeded with the graph) and keeps it, so placing new points
-works in both cases; only that first call pays for the index.
+When the map was fitted from the shared graph, it gets `ExactSearchIndex` instead: exact, blocked
+search over the fitted points under the graph's metric (the shared graph's own method), so placing
+new points works in both cases without building a pynndescent index nobody may need.
 
 Determinism: a seeded map (the default) runs umap-learn's layout on one thread and gives the same
 coordinates every time; `random_state=None` lets it use all cores and is not reproducible.
@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DinoscopeError
-from ..neighbors import KNNGraph, as_points, check_new_points
+from ..neighbors import KNNGraph, as_points, check_new_points, search
 
 
 def umap_knn(graph: KNNGraph, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,6 +31,21 @@ def umap_knn(graph: KNNGraph, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]
     indices = np.hstack([np.arange(n, dtype=np.int64)[:, None], head.indices]).astype(np.int32)
     distances = np.hstack([np.zeros((n, 1), np.float32), head.distances]).astype(np.float32)
     return indices, distances
+
+
+class ExactSearchIndex:
+    """The part of pynndescent's index that umap-learn's `transform` uses, answered by exact search."""
+
+    _angular_trees = False
+
+    def __init__(self, reference: np.ndarray, metric: str):
+        self.reference = reference
+        self.metric = metric
+
+    def query(self, X: np.ndarray, k: int, epsilon: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest fitted points of each row of X (`epsilon` is unused: the search is exact)."""
+        indices, distances = search(self.reference, X, k, self.metric)
+        return indices.astype(np.int32), distances
 
 
 class UMAPMap(BaseEstimator):
@@ -56,18 +71,18 @@ class UMAPMap(BaseEstimator):
                           metric=self.metric, random_state=self.random_state,
                           n_jobs=1 if self.random_state is not None else -1)
         self.n_features_in_ = X.shape[1]
-        self.knn_ = None
         if knn is not None:
             if knn.metric != self.metric:
                 raise DinoscopeError(f"the shared graph uses {knn.metric} distances but UMAP is set to "
                                      f"{self.metric}; make them agree")
             if len(knn) != n:
                 raise DinoscopeError(f"the kNN graph has {len(knn)} points but X has {n}")
-            self.knn_ = umap_knn(knn, self.n_neighbors)
-            model.precomputed_knn = (*self.knn_, None)
+            model.precomputed_knn = (*umap_knn(knn, self.n_neighbors), None)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             self.umap_ = model.fit(X)
+        if knn is not None:
+            self.umap_._knn_search_index = ExactSearchIndex(X, knn.metric)
         self.embedding_ = np.asarray(self.umap_.embedding_, dtype=np.float32)
         return self
 
@@ -75,21 +90,8 @@ class UMAPMap(BaseEstimator):
         """Fit and return the coordinates of X."""
         return self.fit(X, knn).embedding_
 
-    def _ensure_search_index(self) -> None:
-        """Build umap-learn's search index once when the map was fitted from a precomputed graph."""
-        if getattr(self.umap_, "_knn_search_index", True) is not None:
-            return
-        from pynndescent import NNDescent
-
-        indices, distances = self.knn_
-        self.umap_._knn_search_index = NNDescent(
-            self.umap_._raw_data, metric=self.metric, n_neighbors=self.n_neighbors, init_graph=indices,
-            init_dist=distances, random_state=self.random_state, n_jobs=1 if self.random_state is not None else -1,
-        )
-
     def transform(self, X: object) -> np.ndarray:
         """Place new points into the fitted map (umap-learn's transform)."""
         check_is_fitted(self, "umap_")
         X = check_new_points(X, self.n_features_in_)
-        self._ensure_search_index()
         return np.asarray(self.umap_.transform(X), dtype=np.float32)

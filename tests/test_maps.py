@@ -1,0 +1,124 @@
+"""Maps on scikit-learn's digits: shapes, seeds, the shared graph, placing new points."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from openTSNE import affinity
+from sklearn.datasets import load_digits
+from sklearn.manifold import trustworthiness
+
+from dinoscope.config import MapSettings
+from dinoscope.errors import DinoscopeError
+from dinoscope.maps import MAPS, PCAMap, TSNEMap, UMAPMap, build_map
+from dinoscope.maps.tsne import graph_affinities
+from dinoscope.maps.umap import umap_knn
+from dinoscope.neighbors import knn_graph, search
+
+FAST_TSNE = dict(n_iter=150, early_exaggeration_iter=75, n_jobs=1)
+FAST_UMAP = dict(n_epochs=100)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """600 digits to fit on and 60 held out to place."""
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    return X[:600], X[600:660], y[:660]
+
+
+@pytest.fixture(scope="module")
+def graph(digits):
+    return knn_graph(digits[0], k=90, metric="cosine")
+
+
+def _trust(X, Y):
+    return trustworthiness(X, Y, n_neighbors=10, metric="cosine")
+
+
+def _placed_near_neighbours(X_fit, Y_fit, X_new, Y_new) -> float:
+    """Share of new points placed closer to their nearest fitted point (cosine) than to a typical point."""
+    nn = search(X_fit, X_new, 1, "cosine")[0][:, 0]
+    d_nn = np.linalg.norm(Y_new - Y_fit[nn], axis=1)
+    spread = np.median(np.linalg.norm(Y_fit - Y_fit.mean(0), axis=1))
+    return float((d_nn < 0.25 * spread).mean())
+
+
+def test_registry_and_build_map():
+    assert set(MAPS) == {"pca", "tsne", "umap"}
+    settings = MapSettings()
+    settings.tsne.perplexity = 12.0
+    tsne = build_map("tsne", settings, seed=7)
+    assert isinstance(tsne, TSNEMap) and (tsne.perplexity, tsne.random_state) == (12.0, 7)
+    assert isinstance(build_map("umap", settings, 1), UMAPMap)
+    assert build_map("pca", settings, 1).get_params() == {"n_components": 2, "random_state": 1}
+    with pytest.raises(DinoscopeError, match="available maps: pca, tsne, umap"):
+        build_map("isomap", settings, 0)
+
+
+def test_pca_map_places_points_exactly(digits):
+    X, X_new, _ = digits
+    m = PCAMap().fit(X)
+    assert m.embedding_.shape == (600, 2) and m.embedding_.dtype == np.float32
+    np.testing.assert_allclose(m.transform(X[:5]), m.embedding_[:5], rtol=1e-5, atol=1e-4)
+    assert PCAMap(50).fit_transform(X).shape == (600, 50)
+    with pytest.raises(DinoscopeError, match="64-D"):
+        m.transform(X_new[:, :10])
+    with pytest.raises(DinoscopeError, match="dimensions"):
+        PCAMap(100).fit(X)
+
+
+def test_graph_affinities_equal_opentsne_own(digits, graph):
+    X = digits[0]
+    ours = graph_affinities(graph, X, perplexity=20).P
+    own = affinity.PerplexityBasedNN(X, perplexity=20, metric="cosine", method="exact").P
+    assert ours.nnz == own.nnz
+    assert abs(ours - own).max() < 1e-8
+
+
+def test_tsne_seeded_shared_graph_quality_and_transform(digits, graph):
+    X, X_new, _ = digits
+    a = TSNEMap(**FAST_TSNE).fit(X, knn=graph)
+    b = TSNEMap(**FAST_TSNE).fit(X, knn=graph)
+    assert a.embedding_.shape == (600, 2) and a.embedding_.dtype == np.float32
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    assert a.pca_.n_components_ == 50 and a.graph_based_
+    plain = TSNEMap(**FAST_TSNE).fit(X)
+    assert not plain.graph_based_
+    assert _trust(X, a.embedding_) > _trust(X, plain.embedding_) - 0.02
+    assert _trust(X, a.embedding_) > 0.95
+    placed = pickle.loads(pickle.dumps(a)).transform(X_new)
+    assert placed.shape == (60, 2) and np.isfinite(placed).all()
+    assert _placed_near_neighbours(X, a.embedding_, X_new, placed) > 0.8
+    assert _placed_near_neighbours(X, plain.embedding_, X_new, plain.transform(X_new)) > 0.8
+
+
+def test_tsne_graph_of_wrong_size(digits, graph):
+    with pytest.raises(DinoscopeError, match="600 points but X has 100"):
+        TSNEMap(**FAST_TSNE).fit(digits[0][:100], knn=graph)
+
+
+def test_umap_knn_prepends_self(graph):
+    indices, distances = umap_knn(graph, 15)
+    assert indices.shape == distances.shape == (600, 15)
+    assert (indices[:, 0] == np.arange(600)).all() and (distances[:, 0] == 0).all()
+    np.testing.assert_array_equal(indices[:, 1:], graph.indices[:, :14])
+    with pytest.raises(DinoscopeError, match="at least 99 neighbours"):
+        umap_knn(graph, 100)
+
+
+def test_umap_seeded_shared_graph_quality_and_transform(digits, graph):
+    X, X_new, _ = digits
+    a = UMAPMap(**FAST_UMAP).fit(X, knn=graph)
+    b = UMAPMap(**FAST_UMAP).fit(X, knn=graph)
+    assert a.embedding_.shape == (600, 2) and a.embedding_.dtype == np.float32
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    plain = UMAPMap(**FAST_UMAP).fit(X)
+    assert _trust(X, a.embedding_) > _trust(X, plain.embedding_) - 0.02
+    placed = a.transform(X_new)  # builds the search index the precomputed graph lacked
+    assert placed.shape == (60, 2) and np.isfinite(placed).all()
+    assert _placed_near_neighbours(X, a.embedding_, X_new, placed) > 0.8
+    with pytest.raises(DinoscopeError, match="euclidean distances but UMAP is set to cosine"):
+        UMAPMap(**FAST_UMAP).fit(X, knn=knn_graph(X, k=20, metric="euclidean"))
