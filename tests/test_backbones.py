@@ -146,3 +146,15 @@ def test_unreachable_hub_names_both_flags(monkeypatch):
     msg = str(err.value)
     assert "cannot be reached" in msg and "--weights PATH" in msg and "--random-weights" in msg
     assert "\n" not in msg
+
+
+def test_random_weights_are_reproducible_from_the_seed():
+    import torch
+
+    state = torch.random.get_rng_state()
+    a = build_backbone("dino-vits16", random_weights=True, resolution=32, seed=1)
+    b = build_backbone("dino-vits16", random_weights=True, resolution=32, seed=1)
+    c = build_backbone("dino-vits16", random_weights=True, resolution=32, seed=2)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is left alone
+    wa, wb, wc = (m.model.patch_embed.proj.weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)

@@ -30,8 +30,8 @@ def test_run_end_to_end_then_each_stage(tmp_path, capsys):
     assert (out / "report.html").is_file()
     assert "report.html" in capsys.readouterr().err
     # each stage alone on the same run directory: a cache hit, then a changed setting that reruns it
-    for argv in (["neighbors", str(out)], ["map", str(out)], ["metrics", str(out)], ["plot", str(out)],
-                 ["report", str(out)]):
+    for argv in (["neighbors", str(out)], ["map", str(out)], ["metrics", str(out)], ["analyze", str(out)],
+                 ["plot", str(out)], ["report", str(out)]):
         assert _exit_code(argv) == 0, argv
         assert "up to date" in capsys.readouterr().err
     assert _exit_code(["map", str(out), "--maps", "pca", "--seed", "3"]) == 0
@@ -41,7 +41,7 @@ def test_run_end_to_end_then_each_stage(tmp_path, capsys):
 
 
 def test_help_has_examples():
-    for cmd in ("run", "extract", "neighbors", "map", "metrics", "plot", "report"):
+    for cmd in ("run", "extract", "neighbors", "map", "metrics", "analyze", "search", "plot", "report"):
         proc = subprocess.run([sys.executable, "-m", "dinoscope", cmd, "--help"], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         assert "Example" in proc.stdout, cmd
@@ -106,3 +106,44 @@ def test_stage_before_its_input_says_what_to_run(tmp_path, capsys):
     assert _exit_code(["map", str(out)]) == 2
     assert "dinoscope neighbors" in capsys.readouterr().err
     shutil.rmtree(out)
+
+
+@pytest.mark.slow
+def test_search_by_id_image_and_vector(tmp_path, capsys):
+    from PIL import Image
+
+    from dinoscope.sources import load_source
+
+    out = tmp_path / "run"
+    assert _exit_code(["run", "--source", "digits", *FAST_ARGS, "--maps", "pca", "--out", str(out)]) == 0
+    capsys.readouterr()
+    query = tmp_path / "three.png"
+    Image.fromarray(load_source("digits").read(3)).save(query)
+    assert _exit_code(["search", str(out), "--image", str(query), "-k", "4"]) == 0
+    printed = capsys.readouterr()
+    first = next(line for line in printed.out.splitlines() if " 1 " in line)
+    assert "digits:all:00003" in first and "1.0000" in first  # the image finds itself, same backbone and weights
+    assert (out / "search" / "three.png").is_file()
+
+    assert _exit_code(["search", str(out), "--id", "digits:all:00003", "-k", "3"]) == 0
+    assert "digits:all:00003" not in capsys.readouterr().out  # the query itself is left out
+
+    vec = tmp_path / "v.npy"
+    np.save(vec, load_vectors(out)[3])
+    assert _exit_code(["search", str(out), "--vector", str(vec), "-k", "1"]) == 0
+    assert "digits:all:00003" in capsys.readouterr().out
+
+    not_image = tmp_path / "notes.jpg"
+    not_image.write_text("hello")
+    for argv, message in ((["--id", "digits:all:99999"], "unknown id"), (["--id", "digits:all:00003", "-k", "500"],
+                          "k must be"), (["--image", str(not_image)], "not a readable image"),
+                          (["--image", str(query), "--id", "x"], "exactly one query")):
+        assert _exit_code(["search", str(out), *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
+def load_vectors(run_dir):
+    from dinoscope.results import load_run
+
+    return load_run(run_dir).embeddings.vectors

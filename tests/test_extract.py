@@ -182,3 +182,13 @@ def test_precomputed_dataset_is_rejected(tmp_path, backbone):
     ds = Dataset("emb", ["a"], ["a"], None, None, "e", embeddings=np.zeros((1, 3), np.float32))
     with pytest.raises(DinoscopeError, match="precomputed"):
         run(ds, backbone, tmp_path)
+
+
+def test_image_embedder_matches_extraction(backbone, images, tmp_path):
+    from dinoscope.extract import image_embedder
+
+    res = run(make_dataset(images, corrupt=()), backbone, tmp_path / "s", precision="fp32")
+    embed = image_embedder(backbone, precision="fp32", batch_size=16)
+    got = embed([images[i] for i in range(N)])
+    assert got.shape == res.embeddings.shape
+    np.testing.assert_allclose(got, res.embeddings, rtol=1e-4, atol=1e-5)

@@ -27,7 +27,8 @@ def _snapshot(path):
 def test_full_run_writes_every_artifact(digits_run):
     for name in ("manifest.json", "embeddings.parquet", "neighbors.npz", "maps.parquet", "metrics.json",
                  "plots/pca.png", "plots/tsne.png", "plots/umap.png", "plots/grid.png", "report.html",
-                 "models/tsne.pkl", "models/umap.pkl", "models/pca.pkl"):
+                 "models/tsne.pkl", "models/umap.pkl", "models/pca.pkl", "analysis.parquet", "analysis.json",
+                 "plots/analysis/outliers.png", "plots/analysis/clusters.png"):
         assert (digits_run / name).is_file(), name
     assert not (digits_run / "shards").exists()
     assert not list(digits_run.rglob("*.tmp"))
@@ -62,6 +63,20 @@ def test_full_run_writes_every_artifact(digits_run):
     assert "torch" in manifest["versions"]
 
 
+def test_analysis_rows_and_report_sections(digits_run):
+    from dinoscope.analysis import COLUMNS
+
+    table = pq.read_table(digits_run / "analysis.parquet")
+    assert table.column_names == ["id", *COLUMNS]
+    assert table.column("id").to_pylist() == load_run(digits_run).embeddings.ids
+    summary = json.loads((digits_run / "analysis.json").read_text())
+    assert summary["hdbscan"]["n_clusters"] >= 2 and 0 <= summary["kmeans"]["nmi"] <= 1
+    assert summary["label_issues"]["top"] and summary["grids"]["outliers"] == "plots/analysis/outliers.png"
+    html = (digits_run / "report.html").read_text()
+    for section in ("Clusters", "Outliers", "Near-duplicates", "Possible label mistakes"):
+        assert f"<h2>{section}</h2>" in html
+
+
 def test_report_and_plots_say_random_weights(digits_run):
     html = (digits_run / "report.html").read_text()
     assert "RANDOM WEIGHTS" in html
@@ -79,7 +94,7 @@ def test_rerun_does_no_work(digits_run, monkeypatch):
     monkeypatch.setattr("dinoscope.maps.build_map", boom)
     run, settings = pipeline.open_run(digits_run, settings_from_flags(**FAST))
     before = _snapshot(digits_run)
-    assert [pipeline.STAGE_FUNCS[s](run, settings, False) for s in pipeline.STAGES] == [False] * 6
+    assert [pipeline.STAGE_FUNCS[s](run, settings, False) for s in pipeline.STAGES] == [False] * len(pipeline.STAGES)
     assert _snapshot(digits_run) == before
 
 

@@ -61,14 +61,19 @@ def read_embeddings(path: Path) -> Embeddings:
     )
 
 
+def write_table(path: Path, columns: dict[str, np.ndarray | list]) -> None:
+    """Any one-row-per-image table (analysis.parquet) written atomically."""
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table({name: pa.array(col) for name, col in columns.items()}), tmp)
+
+
 def write_maps(path: Path, ids: list[str], coords: dict[str, np.ndarray]) -> None:
     """maps.parquet: id and <map>_x, <map>_y for each map (Embedding Atlas style names)."""
-    columns: dict[str, pa.Array] = {"id": pa.array(ids, pa.string())}
+    columns: dict[str, np.ndarray | list] = {"id": ids}
     for name, xy in coords.items():
-        columns[f"{name}_x"] = pa.array(np.asarray(xy[:, 0], dtype=np.float32))
-        columns[f"{name}_y"] = pa.array(np.asarray(xy[:, 1], dtype=np.float32))
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.table(columns), tmp)
+        columns[f"{name}_x"] = np.asarray(xy[:, 0], dtype=np.float32)
+        columns[f"{name}_y"] = np.asarray(xy[:, 1], dtype=np.float32)
+    write_table(path, columns)
 
 
 def read_maps(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:

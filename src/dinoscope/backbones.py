@@ -104,8 +104,13 @@ def build_backbone(
     random_weights: bool = False,
     pool: Pool = "cls",
     resolution: int | None = None,
+    seed: int = 0,
 ) -> Backbone:
-    """Build a backbone in eval mode from an alias or timm name, with hub, local or random weights."""
+    """Build a backbone in eval mode from an alias or timm name, with hub, local or random weights.
+
+    Random weights are drawn from `seed` alone (the global RNG is left untouched), so a random-weights run is
+    reproducible and search or placing later rebuilds the very same network.
+    """
     if pool not in POOLS:
         raise DinoscopeError(f"unknown pool '{pool}'; choose one of {', '.join(POOLS)}")
     if weights is not None and random_weights:
@@ -118,7 +123,9 @@ def build_backbone(
         load_weights(model, state, Path(weights))
         source = str(weights)
     elif random_weights:
-        model = _create(timm_name, res, pretrained=False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _create(timm_name, res, pretrained=False)
         source = "random"
     else:
         model = _create_from_hub(timm_name, res)

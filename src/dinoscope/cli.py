@@ -11,7 +11,7 @@ import typer
 
 from . import pipeline
 from .config import FLAGS, MAP_NAMES, settings_from_flags
-from .console import console
+from .console import console, stdout
 from .errors import DinoscopeError
 
 app = typer.Typer(
@@ -147,6 +147,65 @@ def metrics(run_dir: RunArg, sample: Sample = None,
     [bold]Example[/]   dinoscope metrics runs/photos --sample 10000
     """
     _stage("metrics", run_dir, sample=sample, metrics_k=k)
+
+
+@app.command()
+def analyze(run_dir: RunArg,
+            n_clusters: Annotated[int | None, typer.Option(help="k-means k. [default: number of labels, else 10]",
+                                                           show_default=False)] = None,
+            duplicate_threshold: Annotated[float | None, typer.Option(
+                help="Cosine similarity above which images are near-duplicates. [default: 0.997]",
+                show_default=False)] = None,
+            top: Annotated[int | None, typer.Option(help="Outliers / label issues shown. [default: 24]",
+                                                    show_default=False)] = None) -> None:
+    """Clusters, outliers, near-duplicates (and train/test leaks) and label issues into RUN/analysis.parquet.
+
+    The findings and their image grids go into RUN/analysis.json, RUN/plots/analysis/ and the report.
+
+    [bold]Example[/]   dinoscope analyze runs/cifar10 --duplicate-threshold 0.99
+    """
+    _stage("analyze", run_dir, n_clusters=n_clusters, duplicate_threshold=duplicate_threshold, top=top)
+
+
+@app.command()
+def search(run_dir: RunArg,
+           image: Annotated[Path | None, typer.Option(help="Query image file.")] = None,
+           id: Annotated[str | None, typer.Option("--id", help="Query by the id of an image of the run.")] = None,
+           vector: Annotated[Path | None, typer.Option(help="Query by a vector saved with np.save.")] = None,
+           k: Annotated[int, typer.Option("-k", "--k", help="How many results.")] = 12,
+           grid: Annotated[Path | None, typer.Option(help="Where to write the result grid. [default: "
+                                                          "RUN/search/<query>.png]", show_default=False)] = None,
+           ) -> None:
+    """Find the k images of RUN most similar to an image file, an id, or a vector (cosine similarity).
+
+    Prints a table and writes a grid image of the results.
+
+    [bold]Examples[/]
+
+      dinoscope search runs/cifar10 --image cat.jpg -k 12
+
+      dinoscope search runs/cifar10 --id cifar10:test:00042
+    """
+    import numpy as np
+    from rich.table import Table
+
+    from .analysis import read_image
+    from .query import search as run_search
+    from .query import search_grid
+
+    query = np.load(vector) if vector is not None and vector.is_file() else None
+    if vector is not None and query is None:
+        raise DinoscopeError(f"{vector} is not a file; save the query vector with np.save")
+    hits = run_search(run_dir, image=image, id=id, vector=query, k=k)
+    table = Table("rank", "id", "similarity", "label", "source")
+    for h in hits:
+        table.add_row(str(h.rank), h.id, f"{h.similarity:.4f}", h.label or "", h.source)
+    stdout().print(table)
+    name = image.stem if image else (id or vector.stem).replace("/", "_").replace(":", "_")
+    path = search_grid(run_dir, hits, grid or run_dir / "search" / f"{name}.png",
+                       read_image(image) if image else None)
+    if path is not None:
+        console.print(f"grid: {path}")
 
 
 @app.command()

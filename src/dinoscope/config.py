@@ -88,6 +88,14 @@ class MetricSettings(_Strict):
     sample: int = Field(5000, ge=10, description="metrics are exact on a seeded subsample of this size")
 
 
+class AnalysisSettings(_Strict):
+    """Clusters, outliers, near-duplicates and label issues on the shared graph (see `dinoscope.analysis`)."""
+
+    n_clusters: int | None = Field(None, ge=2, description="k-means k; default: the number of labels, else 10")
+    duplicate_threshold: float = Field(0.997, gt=0, le=1, description="cosine similarity of near-duplicates")
+    top: int = Field(24, ge=1, description="how many outliers / label issues the report shows")
+
+
 class Settings(_Strict):
     """All settings of a run; each stage's cache key is built from the parts it reads."""
 
@@ -96,6 +104,7 @@ class Settings(_Strict):
     neighbors: NeighborSettings = Field(default_factory=NeighborSettings)
     maps: MapSettings = Field(default_factory=MapSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     seed: int = 0
 
 
@@ -109,6 +118,7 @@ FLAGS = {
     "metric": "neighbors.metric", "method": "neighbors.method", "maps": "maps.maps",
     "perplexity": "maps.tsne.perplexity", "n_neighbors": "maps.umap.n_neighbors",
     "min_dist": "maps.umap.min_dist", "sample": "metrics.sample", "metrics_k": "metrics.k", "seed": "seed",
+    "n_clusters": "analysis.n_clusters", "duplicate_threshold": "analysis.duplicate_threshold", "top": "analysis.top",
 }
 
 

@@ -15,3 +15,8 @@ def say(stage: str, message: str) -> None:
 def warn(message: str) -> None:
     """A one-line warning that does not stop the run."""
     console.print(f"[bold yellow]  warning[/] {message}", soft_wrap=True)
+
+
+def stdout():
+    """A console on stdout, for results a user may pipe (tables)."""
+    return Console(highlight=False, soft_wrap=True)

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -365,3 +365,18 @@ def _assemble(done: dict, n_shards: int, dim: int, prec: str, dev: torch.device,
         seconds=seconds,
         images_per_s=computed / seconds if seconds > 0 and computed else 0.0,
     )
+
+
+def image_embedder(backbone: Backbone, *, device: str = "auto", precision: str = "auto",
+                   batch_size: int = 64) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """A function that embeds decoded uint8 (H, W, 3) images exactly as extraction does (search, placing)."""
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    backbone.model.to(dev)
+
+    def embed(images: list[np.ndarray]) -> np.ndarray:
+        parts = [_forward(backbone, preprocess_images(images[i:i + batch_size], backbone), dev, prec)
+                 for i in range(0, len(images), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, backbone.embed_dim), np.float32)
+
+    return embed

@@ -19,7 +19,7 @@ from .console import say, warn
 from .errors import DinoscopeError
 from .rundir import RunDir, atomic_path, fingerprint, write_json
 
-STAGES = ("extract", "neighbors", "maps", "metrics", "plot", "report")
+STAGES = ("extract", "neighbors", "maps", "metrics", "analyze", "plot", "report")
 
 
 def open_run(out: str | Path, settings: Settings | None = None, *, create: bool = True) -> tuple[RunDir, Settings]:
@@ -57,6 +57,7 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     if not dataset.is_embedded:
         model_key = mod.model_dump(mode="json", exclude={"threads", "device", "weights"})
         model_key["weights"] = _weights_identity(mod.weights)
+        model_key["seed"] = settings.seed if mod.random_weights else None  # random weights are drawn from it
     key = fingerprint({"data": dataset.fingerprint, "model": model_key})
     if run.is_fresh("extract", key, ["embeddings.parquet"]):
         say("extract", f"up to date ({len(dataset)} items)")
@@ -94,7 +95,7 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
 
     mod = settings.model
     backbone = build_backbone(mod.model, weights=mod.weights, random_weights=mod.random_weights,
-                              pool=mod.pool, resolution=mod.resolution)
+                              pool=mod.pool, resolution=mod.resolution, seed=settings.seed)
     if backbone.random_weights:
         warn(f"{backbone.name} has RANDOM weights: the embeddings and maps say nothing about a trained model")
     say("extract", f"{len(dataset)} images with {backbone.name} at {backbone.resolution}px ({mod.pool})")
@@ -213,6 +214,56 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     return True
 
 
+def image_reader(settings: Settings, ids: list[str]):
+    """A reader of the run's images by row of embeddings.parquet, or None when the images cannot be had
+    (precomputed vectors, or a source that moved): the analyses that need pixels are then skipped."""
+    from .sources import load_source
+
+    src = settings.source
+    try:
+        dataset = load_source(src.source, split=src.split, cache_dir=src.cache_dir)
+    except DinoscopeError as exc:
+        warn(f"images unavailable ({exc}); analyses that need pixels are skipped")
+        return None
+    if dataset.read is None:
+        return None
+    position = {ident: i for i, ident in enumerate(dataset.ids)}
+    if any(i not in position for i in ids):
+        warn(f"the source {src.source} no longer holds every embedded image; analyses that need pixels are skipped")
+        return None
+    rows = [position[i] for i in ids]
+    return lambda row: dataset.read(rows[row])
+
+
+def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
+    """embeddings + graph → analysis.parquet (one row per image), analysis.json and image grids."""
+    from .analysis import analyze
+    from .analysis_grids import write_grids
+    from .neighbors import load_graph
+
+    up = run.require("neighbors")["key"]
+    an = settings.analysis
+    key = fingerprint({"neighbors": up, "analysis": an.model_dump(mode="json"), "seed": settings.seed})
+    if run.is_fresh("analyze", key, ["analysis.parquet", "analysis.json"]):
+        say("analyze", "up to date")
+        return False
+    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    graph = load_graph(run.file("neighbors.npz"))
+    t0 = time.perf_counter()
+    read = image_reader(settings, emb.ids)
+    columns, summary = analyze(emb.vectors, emb.ids, emb.labels, emb.splits, graph, read=read,
+                               n_clusters=an.n_clusters, duplicate_threshold=an.duplicate_threshold, top=an.top,
+                               seed=settings.seed)
+    artifacts.write_table(run.file("analysis.parquet"), {"id": emb.ids, **columns})
+    summary["grids"] = write_grids(run, summary, emb, read) if read is not None else {}
+    write_json(run.file("analysis.json"), summary)
+    run.mark_done("analyze", key, time.perf_counter() - t0, ["analysis.parquet", "analysis.json"])
+    dup = summary["duplicates"]
+    say("analyze", f"{summary['hdbscan']['n_clusters']} clusters, {dup['n_groups']} near-duplicate groups, "
+        f"{dup['n_cross_split_pairs']} cross-split pairs")
+    return True
+
+
 def plot_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """maps + metrics → plots/<map>.png and plots/grid.png."""
     from .plots import plot_run
@@ -234,7 +285,8 @@ def report_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool
     from .report import write_report
 
     up = run.require("plot")["key"]
-    key = fingerprint({"plot": up, "settings": run.manifest.get("settings")})
+    analysis = (run.stage("analyze") or {}).get("key")
+    key = fingerprint({"plot": up, "analyze": analysis, "settings": run.manifest.get("settings")})
     if run.is_fresh("report", key, ["report.html"]):
         say("report", "up to date")
         return False
@@ -250,6 +302,7 @@ STAGE_FUNCS = {
     "neighbors": neighbors_stage,
     "maps": maps_stage,
     "metrics": metrics_stage,
+    "analyze": analyze_stage,
     "plot": plot_stage,
     "report": report_stage,
 }

@@ -88,11 +88,48 @@ def render_report(run: RunDir) -> str:
     parts += ["<h2>Timings</h2>", _table(["stage", "seconds"], timings)]
     if ext.get("images_per_s"):
         parts.append(f"<p>Extraction: {ext['images_per_s']:.1f} images/s.</p>")
+    if run.file("analysis.json").exists():
+        parts += _analysis_sections(run, json.loads(run.file("analysis.json").read_text()))
     skipped = ext.get("skipped", [])
     if skipped:
         parts += [f"<h2>Skipped images ({len(skipped)})</h2>",
                   _table(["id", "reason"], [[s["id"], s["reason"]] for s in skipped[:200]])]
     return "\n".join(parts) + "\n"
+
+
+def _agreement(c: dict) -> str:
+    if c.get("nmi") is None:
+        return "no labels to compare with"
+    return f"NMI {c['nmi']:.3f}, ARI {c['ari']:.3f} against the labels"
+
+
+def _analysis_sections(run: RunDir, a: dict) -> list[str]:
+    """One section per analysis: what was found, and its image grid when the images could be read."""
+    grids = a.get("grids", {})
+    img = lambda name: _png(run, grids[name]) if name in grids else ""  # noqa: E731
+    hd, km = a["hdbscan"], a["kmeans"]
+    parts = ["<h2>Clusters</h2>",
+             f"<p>HDBSCAN on a {hd['dims']}-D reduction: {hd['n_clusters']} clusters, "
+             f"{hd['noise_fraction']:.1%} noise; {_agreement(hd)}.<br>"
+             f"k-means (k = {km['k']}) on the embeddings: {_agreement(km)}.</p>", img("clusters")]
+    out = a["outliers"]
+    parts += ["<h2>Outliers</h2>",
+              f"<p>Scored by the distance to the {out['k']}-th neighbour (and LOF over {out['lof_k']}); "
+              f"the most outlying first: {escape(', '.join(out['top'][:10]))}.</p>", img("outliers")]
+    dup = a["duplicates"]
+    parts += ["<h2>Near-duplicates</h2>",
+              f"<p>{dup['n_groups']} groups ({dup['n_images']} images) above cosine similarity "
+              f"{dup['threshold']}; {len(dup.get('exact_groups') or [])} groups of pixel-identical images; "
+              f"<b>{dup['n_cross_split_pairs']}</b> pairs that cross splits (train/test leaks).</p>",
+              img("duplicates")]
+    issues = a.get("label_issues")
+    if issues:
+        parts += ["<h2>Possible label mistakes</h2>",
+                  f"<p>Images whose {issues['k']} nearest neighbours mostly carry another label.</p>",
+                  _table(["id", "label", "suggested", "score"],
+                         [[x["id"], x["label"], x["suggested"], x["score"]] for x in issues["top"]]),
+                  img("label_issues")]
+    return parts
 
 
 def write_report(run: RunDir) -> None:

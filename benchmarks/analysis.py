@@ -1,0 +1,285 @@
+"""dinoscope's analyses on digits with planted truth, beside FiftyOne Brain's methods on the same vectors.
+
+scikit-learn's 1,797 digits (upscaled to 64 px) get planted: near-duplicate copies of 5% of the images
+(resized down and up, re-compressed as JPEG, or cropped by one pixel on one side), labels flipped on another 5%, and
+3% out-of-distribution images (uniform noise, letters drawn with PIL, crops of scikit-learn's sample photos).
+They are embedded two ways, both offline: raw pixels, and a random-weight DINO ViT-S/16 at 32 px input (no trained
+weights ship with a dependency, so its figures say how the method behaves on a weak representation).
+
+Figures: near-duplicate pair precision/recall (planted copy <-> original) of our connected components and of
+FiftyOne's greedy `find_duplicates` at the same cosine thresholds; outlier AUROC of our k-th neighbour distance
+and LOF against FiftyOne's uniqueness (weights 0.6/0.3/0.1 over the 3 nearest distances, scaled to [0, 1]);
+label-issue average precision for the flipped labels; NMI/ARI of HDBSCAN (10-D UMAP) and k-means on the clean
+digits beside k-means on raw pixels (the floor); search recall of the approximate index.
+
+    python benchmarks/analysis.py                     # both representations, ~1 minute on 2 cores
+    python benchmarks/analysis.py --search-n 300000   # a bigger synthetic set for the approximate index
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from sklearn.datasets import load_digits, load_sample_images
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from dinoscope.analysis import (
+    SimilarityIndex,
+    analyze,
+    cluster_agreement,
+    group_labels,
+    hdbscan_clusters,
+    kmeans_clusters,
+    kth_neighbor_distance,
+    label_issues,
+    local_outlier_factor,
+    reduce_for_clustering,
+    similar_pairs,
+)
+from dinoscope.analysis.search import normalize
+from dinoscope.neighbors import KNNGraph, knn_graph
+from dinoscope.sources.memory import in_memory
+
+SIZE = 64
+THRESHOLDS = (0.95, 0.99, 0.995, 0.996, 0.997, 0.998, 0.999)
+
+
+def digit_images(size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The digits as (n, size, size, 3) uint8, upscaled bicubically, and their labels."""
+    bunch = load_digits()
+    grey = np.round(bunch.images * (255 / 16)).astype(np.uint8)
+    up = [np.asarray(Image.fromarray(g).resize((size, size), Image.Resampling.BICUBIC)) for g in grey]
+    return np.repeat(np.stack(up)[..., None], 3, axis=-1), bunch.target
+
+
+def near_copy(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A resized (down and up), JPEG re-compressed or slightly cropped copy of a (size, size, 3) image."""
+    img = Image.fromarray(image)
+    if kind == "resize":
+        small = int(rng.integers(36, 49))
+        return np.asarray(img.resize((small, small), Image.Resampling.BILINEAR).resize((SIZE, SIZE)))
+    if kind == "jpeg":
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=int(rng.integers(40, 75)))
+        return np.asarray(Image.open(buf).convert("RGB"))
+    left, top, right, bottom = np.eye(4, dtype=int)[rng.integers(0, 4)]  # one pixel off one side
+    return np.asarray(img.crop((left, top, SIZE - right, SIZE - bottom)).resize((SIZE, SIZE)))
+
+
+def ood_images(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n out-of-distribution images: uniform noise, letters drawn with PIL, crops of the sample photos."""
+    photos = load_sample_images().images
+    font = ImageFont.load_default(size=52)
+    out = []
+    for i in range(n):
+        if i % 3 == 0:
+            out.append(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+        elif i % 3 == 1:
+            canvas = Image.new("RGB", (SIZE, SIZE), "black")
+            ImageDraw.Draw(canvas).text((12, 2), "ABEFGHKMNPRTWXYZ"[i % 16], fill="white", font=font)
+            out.append(np.asarray(canvas))
+        else:
+            photo = photos[i % len(photos)]
+            y, x = rng.integers(0, photo.shape[0] - 128), rng.integers(0, photo.shape[1] - 128)
+            out.append(np.asarray(Image.fromarray(photo[y:y + 128, x:x + 128]).resize((SIZE, SIZE))))
+    return np.stack(out)
+
+
+def planted(seed: int, dup_frac: float = 0.05, flip_frac: float = 0.05, ood_frac: float = 0.03) -> dict:
+    """Digits plus planted copies, flipped labels and OOD images, with the truth about each."""
+    rng = np.random.default_rng(seed)
+    images, truth = digit_images()
+    n = len(images)
+    chosen = rng.permutation(n)
+    originals = np.sort(chosen[:int(dup_frac * n)])
+    flipped = np.sort(chosen[int(dup_frac * n):int((dup_frac + flip_frac) * n)])
+    copies = np.stack([near_copy(images[i], ("resize", "jpeg", "crop")[j % 3], rng) for j, i in enumerate(originals)])
+    ood = ood_images(int(ood_frac * n), rng)
+    given = truth.copy()
+    given[flipped] = (truth[flipped] + rng.integers(1, 10, len(flipped))) % 10
+    all_images = np.concatenate([images, copies, ood])
+    n_all = len(all_images)
+    labels = np.concatenate([given, given[originals], rng.integers(0, 10, len(ood))])
+    dup_pairs = {(int(o), n + j) for j, o in enumerate(originals)}
+    return {
+        "images": all_images,
+        "labels": [str(x) for x in labels],
+        "is_flipped": np.isin(np.arange(n_all), flipped),
+        "is_ood": np.arange(n_all) >= n + len(copies),
+        "dup_pairs": dup_pairs,
+        "n_digits": n,
+        "clean_truth": truth,
+    }
+
+
+def embed(images: np.ndarray, features: str) -> np.ndarray:
+    """Raw pixels (grey, flattened) or a random-weight DINO ViT-S/16 at 32 px input through dinoscope.extract."""
+    if features == "pixels":
+        return images[..., 0].reshape(len(images), -1).astype(np.float32)
+    import torch
+
+    from dinoscope.backbones import build_backbone
+    from dinoscope.extract import extract
+
+    torch.manual_seed(0)  # the random weights, so that the vit-random rows repeat
+    backbone = build_backbone("dino-vits16", random_weights=True, resolution=32)
+    dataset = in_memory("bench", images, None, None, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        return extract(dataset, backbone, Path(tmp), batch_size=256, progress=False).embeddings
+
+
+def pair_scores(found: set[tuple[int, int]], truth: set[tuple[int, int]]) -> tuple[float, float]:
+    """Precision and recall of found pairs (i < j) against the planted ones."""
+    hits = len(found & truth)
+    return hits / max(1, len(found)), hits / len(truth)
+
+
+def group_pairs(groups: np.ndarray) -> set[tuple[int, int]]:
+    """Every pair of images sharing a group: what a user reviewing the groups sees as duplicates."""
+    members: dict[int, list[int]] = {}
+    for i in np.flatnonzero(groups >= 0):
+        members.setdefault(int(groups[i]), []).append(int(i))
+    return {(a, b) for m in members.values() for x, a in enumerate(m) for b in m[x + 1:]}
+
+
+def fiftyone_duplicates(graph: KNNGraph, threshold: float) -> set[tuple[int, int]]:
+    """FiftyOne Brain's `find_duplicates(thresh=1 - threshold)`: in order, each image not yet marked claims its
+    unmarked neighbours within the cosine distance as its duplicates."""
+    marked: set[int] = set()
+    pairs = set()
+    for i in range(len(graph)):
+        if i in marked:
+            continue
+        close = graph.indices[i][(1.0 - graph.distances[i]) >= threshold]
+        for j in (int(j) for j in close if j not in marked and j != i):
+            marked.add(j)
+            pairs.add((min(i, j), max(i, j)))
+        marked.add(i)
+    return pairs
+
+
+def fiftyone_uniqueness(graph: KNNGraph) -> np.ndarray:
+    """FiftyOne Brain's uniqueness: 0.6/0.3/0.1-weighted distances to the 3 nearest neighbours, scaled to [0, 1]."""
+    score = graph.distances[:, :3] @ np.array([0.6, 0.3, 0.1])
+    return score / score.max()
+
+
+def duplicate_rows(graph: KNNGraph, truth: set[tuple[int, int]]) -> list[tuple[str, str]]:
+    """Pair precision/recall of ours and FiftyOne's at each threshold."""
+    rows = []
+    for t in THRESHOLDS:
+        p, r = pair_scores(group_pairs(group_labels(similar_pairs(graph, t), len(graph))), truth)
+        fp, fr = pair_scores(fiftyone_duplicates(graph, t), truth)
+        rows.append((f"near-dup P/R @ sim>={t:.3f}: dinoscope | FiftyOne", f"{p:.3f}/{r:.3f} | {fp:.3f}/{fr:.3f}"))
+    return rows
+
+
+def cluster_rows(vectors: np.ndarray, pixels: np.ndarray, truth: np.ndarray, seed: int) -> list[tuple[str, str]]:
+    """NMI/ARI of HDBSCAN (10-D UMAP of the shared graph), k-means, and k-means on raw pixels (floor)."""
+    labels = [str(x) for x in truth]
+    graph = knn_graph(vectors, k=30)
+    t0 = time.perf_counter()
+    hdb = hdbscan_clusters(reduce_for_clustering(vectors, graph, seed=seed))
+    seconds = time.perf_counter() - t0
+    out = []
+    for name, pred in (("HDBSCAN on 10-D UMAP", hdb), ("k-means k=10", kmeans_clusters(vectors, 10, seed=seed)),
+                       ("k-means k=10 on raw pixels (floor)", kmeans_clusters(pixels, 10, seed=seed))):
+        s = cluster_agreement(labels, pred)
+        out.append((f"clusters NMI/ARI: {name}", f"{s['nmi']:.3f}/{s['ari']:.3f}"))
+    out.append(("HDBSCAN clusters, noise share, seconds", f"{hdb.max() + 1}, {np.mean(hdb < 0):.3f}, {seconds:.1f}s"))
+    return out
+
+
+def bench_features(data: dict, features: str, seed: int) -> list[tuple[str, str]]:
+    """Every figure for one representation of the planted set."""
+    t0 = time.perf_counter()
+    vectors = embed(data["images"], features)
+    rows = [("embedding seconds", f"{time.perf_counter() - t0:.1f}")]
+    graph = knn_graph(vectors, k=60)
+    rows += duplicate_rows(graph, data["dup_pairs"])
+    ood = data["is_ood"]
+    for name, score in (("dinoscope 5th-neighbour distance", kth_neighbor_distance(graph, 5)),
+                        ("dinoscope LOF k=20", local_outlier_factor(graph, 20)),
+                        ("dinoscope LOF k=50", local_outlier_factor(graph, 50)),
+                        ("FiftyOne uniqueness", fiftyone_uniqueness(graph))):
+        rows.append((f"outlier AUROC: {name}", f"{roc_auc_score(ood, score):.3f}"))
+    keep = ~ood  # OOD images carry arbitrary labels; label issues are judged on the digits and their copies
+    for k in (5, 10, 20):
+        scores, suggested = label_issues(graph, data["labels"], k=k)
+        ap = average_precision_score(data["is_flipped"][keep], scores[keep])
+        rows.append((f"label issues AP k={k} (base rate {data['is_flipped'][keep].mean():.3f})", f"{ap:.3f}"))
+    clean = slice(0, data["n_digits"])
+    rows += cluster_rows(vectors[clean], embed(data["images"][clean], "pixels"), data["clean_truth"], seed)
+    t0 = time.perf_counter()
+    _, summary = analyze(vectors, [str(i) for i in range(len(vectors))], data["labels"], None, graph,
+                         read=lambda i: data["images"][i], seed=seed)
+    rows.append(("analyze() total seconds (all analyses)", f"{time.perf_counter() - t0:.1f}"))
+    rows.append(("analyze() seconds per analysis", ", ".join(f"{k} {v:.2f}" for k, v in summary["timings"].items())))
+    return rows
+
+
+def brute_force(X: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest cosine similarities by a full sort: the reference exact search must equal."""
+    Xn, Qn = normalize(X), normalize(queries)
+    return np.argsort(-(Qn @ Xn.T), axis=1, kind="stable")[:, :k]
+
+
+def search_rows(n: int, dim: int, seed: int) -> list[tuple[str, str]]:
+    """Exact vs approximate search on n clustered synthetic vectors: build time, query time, recall@10."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(10, n // 1000), dim)).astype(np.float32)
+    X = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
+    queries = X[rng.choice(n, 1000, replace=False)] + 0.05 * rng.normal(size=(1000, dim)).astype(np.float32)
+    rows, truth = [], None
+    for method in ("exact", "approx"):
+        t0 = time.perf_counter()
+        index = SimilarityIndex(X, method=method, seed=seed)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        found, _ = index.search(queries, 10)
+        query_ms = (time.perf_counter() - t0) / len(queries) * 1000
+        if truth is None:
+            truth = found
+            same = np.array_equal(found[:100], brute_force(X, queries[:100], 10))
+            rows.append((f"search exact n={n}: equals brute-force full sort (100 queries)", str(same)))
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth.tolist(), found.tolist(), strict=True)])
+        rows.append((f"search {method} n={n} d={dim}: build s, ms/query, recall@10 (self-measured)",
+                     f"{build:.1f}, {query_ms:.3f}, {recall:.3f} ({index.recall:.3f})"))
+    return rows
+
+
+def print_table(rows: list[tuple[str, str]], command: str) -> None:
+    """A plain two-column table, the command line first."""
+    width = max(len(r[0]) for r in rows)
+    print(f"$ {command}")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}" if value else f"\n## {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", nargs="+", default=["pixels", "vit-random"], choices=["pixels", "vit-random"])
+    parser.add_argument("--search-n", type=int, default=100_000)
+    parser.add_argument("--search-dim", type=int, default=384)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    data = planted(args.seed)
+    rows = [(f"planted set: {len(data['images'])} images, {len(data['dup_pairs'])} copies, "
+             f"{data['is_flipped'].sum()} flipped labels, {data['is_ood'].sum()} OOD", "")]
+    for features in args.features:
+        rows.append((f"features: {features}", ""))
+        rows += bench_features(data, features, args.seed)
+    rows.append(("similarity search", ""))
+    rows += search_rows(args.search_n, args.search_dim, args.seed)
+    print_table(rows, " ".join(["python", *sys.argv]))
+
+
+if __name__ == "__main__":
+    main()

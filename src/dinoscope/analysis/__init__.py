@@ -1,0 +1,167 @@
+"""The everyday uses of the embeddings, all on the shared kNN graph: clusters, similarity search, outliers,
+near-duplicates and label mistakes. Each analysis is a pure function usable alone; `analyze` runs them all
+and returns one row per image plus a summary for the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import DinoscopeError
+from ..neighbors import KNNGraph, as_points
+from .clusters import (
+    cluster_agreement,
+    default_min_cluster_size,
+    hdbscan_clusters,
+    kmeans_clusters,
+    medoids,
+    reduce_for_clustering,
+)
+from .duplicates import (
+    DEFAULT_THRESHOLD,
+    cross_split_pairs,
+    file_hashes,
+    first_member_of,
+    group_labels,
+    groups_as_ids,
+    hash_pairs,
+    near_duplicate_groups,
+    pixel_hashes,
+    similar_pairs,
+)
+from .grids import image_grid
+from .label_issues import label_issues, neighbor_label_probs
+from .outliers import kth_neighbor_distance, local_outlier_factor
+from .search import SimilarityIndex, exact_top_k, read_image
+
+COLUMNS = ("cluster", "kmeans_cluster", "outlier_score", "lof_score", "duplicate_group", "duplicate_of",
+           "exact_duplicate_of", "label_issue_score", "suggested_label")
+
+
+def top_indices(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the n highest scores, highest first (NaN scores last)."""
+    order = np.argsort(-np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf), kind="stable")
+    return order[:n]
+
+
+def _check_rows(graph: KNNGraph, vectors: np.ndarray, **columns: Sequence | None) -> None:
+    """Every per-image input has one row per graph point."""
+    n = len(graph)
+    for name, col in {"vectors": vectors, **columns}.items():
+        if col is not None and len(col) != n:
+            raise DinoscopeError(f"{name} has {len(col)} rows but the kNN graph has {n} points")
+
+
+class _Timer:
+    """Seconds per named analysis, for the summary."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        out = fn()
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        return out
+
+
+def _clusters_summary(vectors: np.ndarray, clusters: np.ndarray, labels, ids, n_medoids: int) -> dict:
+    """Counts, label agreement and medoid ids of one clustering."""
+    sizes = np.bincount(clusters[clusters >= 0]) if (clusters >= 0).any() else np.zeros(0, int)
+    out: dict[str, Any] = {
+        "n_clusters": int(len(sizes)),
+        "noise_fraction": float(np.mean(clusters < 0)),
+        "sizes": sizes.tolist(),
+        "medoids": {str(c): [ids[i] for i in m] for c, m in medoids(vectors, clusters, n_medoids).items()},
+    }
+    if labels is not None:
+        out.update(cluster_agreement(labels, clusters))
+    return out
+
+
+def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None] | None,
+            splits: Sequence[str | None] | None, graph: KNNGraph, *, read: Callable[[int], np.ndarray] | None = None,
+            n_clusters: int | None = None, min_cluster_size: int | None = None, cluster_dims: int = 10,
+            outlier_k: int = 5, lof_k: int = 50, duplicate_threshold: float = DEFAULT_THRESHOLD,
+            label_k: int = 20, top: int = 20, n_medoids: int = 5, max_listed: int = 1000,
+            seed: int = 0) -> tuple[dict[str, np.ndarray | list], dict[str, Any]]:
+    """Run every analysis on the embeddings and their shared (cosine) kNN graph: (columns, one row per image; summary).
+
+    `read(i)` (the source's image reader) enables exact duplicates by pixel hash; neighbour counts larger than
+    the graph holds are capped to it; `max_listed` caps the duplicate groups and leak pairs listed in the summary.
+    """
+    X = as_points(vectors, "vectors")
+    ids = list(ids)
+    labelled = labels is not None and any(x is not None for x in labels)
+    _check_rows(graph, X, ids=ids, labels=labels, splits=splits)
+    n, timer = len(ids), _Timer()
+    labels = list(labels) if labelled else None
+
+    reduced = timer("reduce", lambda: reduce_for_clustering(X, graph, n_components=cluster_dims, seed=seed,
+                                                            n_neighbors=min(15, graph.k + 1)))
+    size = min_cluster_size or default_min_cluster_size(n)
+    cluster = timer("hdbscan", lambda: hdbscan_clusters(reduced, min_cluster_size=size))
+    n_classes = len({str(x) for x in labels if x is not None}) if labels else 0
+    k_means = n_clusters or (n_classes if n_classes >= 2 else 10)
+    kmeans_cluster = timer("kmeans", lambda: kmeans_clusters(X, min(k_means, n), seed=seed))
+    outlier_k, lof_k, label_k = min(outlier_k, graph.k), min(lof_k, graph.k), min(label_k, graph.k)
+    outlier = timer("outliers", lambda: kth_neighbor_distance(graph, outlier_k))
+    lof = timer("lof", lambda: local_outlier_factor(graph, lof_k))
+    pairs = timer("near_duplicates", lambda: similar_pairs(graph, duplicate_threshold))
+    dup_group = group_labels(pairs, n)
+    exact_pairs = timer("exact_duplicates", lambda: hash_pairs(pixel_hashes(read, n))) if read else None
+    exact_group = None if exact_pairs is None else group_labels(exact_pairs, n)
+    if n_classes >= 2:  # one class leaves nothing to confuse it with
+        issue, suggested = timer("label_issues", lambda: label_issues(graph, labels, label_k))
+    else:
+        issue, suggested = np.full(n, np.nan, np.float32), [None] * n
+
+    columns = {
+        "cluster": cluster,
+        "kmeans_cluster": kmeans_cluster,
+        "outlier_score": outlier,
+        "lof_score": lof,
+        "duplicate_group": dup_group,
+        "duplicate_of": first_member_of(dup_group, ids),
+        "exact_duplicate_of": first_member_of(exact_group, ids) if exact_group is not None else [None] * n,
+        "label_issue_score": issue,
+        "suggested_label": suggested,
+    }
+    leak_pairs = np.zeros((0, 2), np.int64)
+    if splits is not None:
+        both = pairs if exact_pairs is None else np.vstack([pairs, np.sort(exact_pairs, axis=1)])
+        leak_pairs = np.unique(cross_split_pairs(both, splits), axis=0).reshape(-1, 2)
+    summary = {
+        "n": n,
+        "hdbscan": {**_clusters_summary(X, cluster, labels, ids, n_medoids), "min_cluster_size": size,
+                    "dims": cluster_dims},
+        "kmeans": {**_clusters_summary(X, kmeans_cluster, labels, ids, n_medoids), "k": int(min(k_means, n))},
+        "outliers": {"k": outlier_k, "lof_k": lof_k, "top": [ids[i] for i in top_indices(outlier, top)],
+                     "top_lof": [ids[i] for i in top_indices(lof, top)]},
+        "duplicates": {
+            "threshold": duplicate_threshold,
+            "n_groups": int(dup_group.max() + 1),
+            "n_images": int((dup_group >= 0).sum()),
+            "groups": groups_as_ids(dup_group, ids)[:max_listed],
+            "exact_groups": None if exact_group is None else groups_as_ids(exact_group, ids)[:max_listed],
+            "n_cross_split_pairs": int(len(leak_pairs)),
+            "cross_split_pairs": [[ids[a], ids[b]] for a, b in leak_pairs[:max_listed].tolist()],
+        },
+        "label_issues": None if n_classes < 2 else {
+            "k": label_k,
+            "top": [{"id": ids[i], "label": labels[i], "suggested": suggested[i], "score": float(issue[i])}
+                    for i in top_indices(issue, top)],
+        },
+        "timings": timer.seconds,
+    }
+    return columns, summary
+
+
+__all__ = ["COLUMNS", "DEFAULT_THRESHOLD", "SimilarityIndex", "analyze", "cluster_agreement", "cross_split_pairs",
+           "default_min_cluster_size", "exact_top_k", "file_hashes", "first_member_of", "group_labels",
+           "groups_as_ids", "hash_pairs", "hdbscan_clusters", "image_grid", "kmeans_clusters", "kth_neighbor_distance",
+           "label_issues", "local_outlier_factor", "medoids", "near_duplicate_groups", "neighbor_label_probs",
+           "pixel_hashes", "read_image", "reduce_for_clustering", "similar_pairs", "top_indices"]

@@ -1,0 +1,88 @@
+"""Clusters: HDBSCAN on a 10-D UMAP of the embeddings (built from the shared graph), k-means with a chosen k,
+their agreement with the labels (NMI, ARI) and each cluster's most typical images (medoids)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DinoscopeError
+from ..neighbors import KNNGraph, as_points
+from .search import normalize
+
+
+def default_min_cluster_size(n: int) -> int:
+    """HDBSCAN's smallest cluster: 0.5% of the images, at least 5 (chosen on benchmarks/analysis.py)."""
+    return max(5, n // 200)
+
+
+def reduce_for_clustering(vectors: np.ndarray, graph: KNNGraph | None = None, *, n_components: int = 10,
+                          n_neighbors: int = 15, seed: int | None = 0) -> np.ndarray:
+    """UMAP to a few dimensions with min_dist=0 (dense, separated clumps that HDBSCAN finds); reuses `graph`."""
+    import umap
+
+    from ..maps.umap import umap_knn
+
+    X = as_points(vectors, "vectors")
+    n = X.shape[0]
+    if not 2 <= n_neighbors < n or not 1 <= n_components < n - 1:
+        raise DinoscopeError(f"cannot reduce {n} points to {n_components}-D with {n_neighbors} neighbours; "
+                             "use fewer components or neighbours")
+    model = umap.UMAP(n_neighbors=n_neighbors, n_components=n_components, min_dist=0.0,
+                      metric=graph.metric if graph is not None else "cosine", random_state=seed,
+                      n_jobs=1 if seed is not None else -1)
+    if graph is not None:
+        if len(graph) != n:
+            raise DinoscopeError(f"the kNN graph has {len(graph)} points but there are {n} vectors")
+        model.precomputed_knn = (*umap_knn(graph, n_neighbors), None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+        return np.asarray(model.fit_transform(X), dtype=np.float32)
+
+
+def hdbscan_clusters(points: np.ndarray, *, min_cluster_size: int | None = None,
+                     min_samples: int | None = None) -> np.ndarray:
+    """HDBSCAN cluster per point (-1: noise); needs no number of clusters."""
+    from sklearn.cluster import HDBSCAN
+
+    X = as_points(points, "points")
+    size = min_cluster_size or default_min_cluster_size(X.shape[0])
+    if size < 2:
+        raise DinoscopeError(f"min_cluster_size must be at least 2, got {size}")
+    return HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True).fit_predict(X).astype(np.int64)
+
+
+def kmeans_clusters(vectors: np.ndarray, n_clusters: int, *, seed: int = 0) -> np.ndarray:
+    """k-means cluster per point on L2-normalised vectors (so that it follows cosine similarity)."""
+    from sklearn.cluster import KMeans
+
+    X = as_points(vectors, "vectors")
+    if not 1 <= n_clusters <= X.shape[0]:
+        raise DinoscopeError(f"k-means needs 1 <= k <= {X.shape[0]} clusters, got {n_clusters}")
+    return KMeans(n_clusters, n_init=3, random_state=seed).fit_predict(normalize(X)).astype(np.int64)
+
+
+def cluster_agreement(labels: Sequence[str | None], clusters: np.ndarray) -> dict[str, float]:
+    """NMI and ARI between the labels and the clusters, over the labelled images (noise counts as one cluster)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    known = np.array([x is not None for x in labels], dtype=bool)
+    if not known.any():
+        raise DinoscopeError("no image is labelled; NMI and ARI need labels")
+    truth = np.asarray([str(x) for x in labels], dtype=object)[known]
+    pred = np.asarray(clusters)[known]
+    return {"nmi": float(normalized_mutual_info_score(truth, pred)), "ari": float(adjusted_rand_score(truth, pred))}
+
+
+def medoids(vectors: np.ndarray, clusters: np.ndarray, n: int = 5) -> dict[int, np.ndarray]:
+    """Per cluster (noise left out), its `n` members closest to the cluster's mean direction, most typical first."""
+    X = normalize(as_points(vectors, "vectors", min_rows=1))
+    clusters = np.asarray(clusters)
+    out = {}
+    for c in np.unique(clusters[clusters >= 0]):
+        members = np.flatnonzero(clusters == c)
+        sims = X[members] @ X[members].mean(axis=0)
+        out[int(c)] = members[np.argsort(-sims, kind="stable")[:n]]
+    return out

@@ -1,0 +1,123 @@
+"""A tree over the classes (or any grouping) and how faithfully a Poincaré map shows it.
+
+The tree is average linkage (scipy) on the groups' centroids in the embedding space under cosine
+distance. Nodes are numbered as scipy numbers them: leaves 0..L-1 (the groups, sorted by name),
+then one internal node per merge, the root last. On the disk a leaf sits at the hyperbolic mean
+of its points and an internal node at the hyperbolic mean of all points under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.cluster.hierarchy import cophenet, linkage
+from scipy.spatial.distance import squareform
+from scipy.stats import spearmanr
+
+from . import geometry
+from .errors import DinoscopeError
+from .metrics import knn_accuracy
+from .neighbors import as_points
+
+
+@dataclass
+class ClassTree:
+    """A binary tree over named groups: leaves first, then internal nodes in merge order (root last)."""
+
+    leaves: list[str]  # group names, node i for i < n_leaves
+    children: np.ndarray  # (n_leaves - 1, 2) children of internal node n_leaves + t
+    heights: np.ndarray  # (n_nodes,) merge distance of each node, 0 for leaves
+    cophenetic: np.ndarray  # (n_leaves, n_leaves) height of the lowest common ancestor of two leaves
+
+    @property
+    def n_leaves(self) -> int:
+        return len(self.leaves)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.heights)
+
+    @property
+    def parent(self) -> np.ndarray:
+        """(n_nodes,) parent of each node, -1 for the root."""
+        parent = np.full(self.n_nodes, -1, dtype=np.int64)
+        for t, pair in enumerate(self.children):
+            parent[pair] = self.n_leaves + t
+        return parent
+
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        """(parent, child) for every edge of the tree."""
+        return [(self.n_leaves + t, int(c)) for t, pair in enumerate(self.children) for c in pair]
+
+    def members(self, node: int) -> list[int]:
+        """The leaves under `node`."""
+        if node < self.n_leaves:
+            return [node]
+        return [leaf for child in self.children[node - self.n_leaves] for leaf in self.members(int(child))]
+
+
+def _group_rows(groups: Sequence, n: int) -> tuple[list[str], list[np.ndarray]]:
+    """Sorted group names (as strings) and the rows of each; None entries belong to no group."""
+    if len(groups) != n:
+        raise DinoscopeError(f"{len(groups)} group labels for {n} points")
+    names = np.array(["" if g is None else str(g) for g in groups], dtype=object)
+    known = np.array([g is not None for g in groups])
+    leaves = sorted(set(names[known]))
+    return leaves, [np.flatnonzero(known & (names == leaf)) for leaf in leaves]
+
+
+def class_tree(X: object, groups: Sequence) -> ClassTree:
+    """Average-linkage tree (cosine) over the centroids of X's groups (classes, or clusters without labels)."""
+    X = as_points(X, min_rows=2)
+    leaves, rows = _group_rows(groups, len(X))
+    if len(leaves) < 2:
+        raise DinoscopeError(f"a tree needs at least 2 groups, got {len(leaves)}")
+    centroids = np.stack([X[r].astype(np.float64).mean(axis=0) for r in rows])
+    Z = linkage(centroids, method="average", metric="cosine")
+    heights = np.concatenate([np.zeros(len(leaves)), Z[:, 2]])
+    return ClassTree(leaves, Z[:, :2].astype(np.int64), heights, squareform(cophenet(Z)))
+
+
+def place_on_disk(tree: ClassTree, Y: object, groups: Sequence) -> np.ndarray:
+    """(n_nodes, 2) disk positions: each node at the hyperbolic mean of the points of its leaves."""
+    Y = as_points(Y, "Y", min_rows=1).astype(np.float64)
+    leaves, rows = _group_rows(groups, len(Y))
+    if leaves != tree.leaves:
+        raise DinoscopeError("the groups do not match the tree's leaves; build the tree from the same labels")
+    return np.stack([geometry.mean(Y[np.concatenate([rows[leaf] for leaf in tree.members(node)])])
+                     for node in range(tree.n_nodes)])
+
+
+def hierarchy_score(tree: ClassTree, Y: object, groups: Sequence) -> float:
+    """Spearman correlation of Poincaré distances between class centres and the tree's cophenetic distances."""
+    if tree.n_leaves < 3:
+        raise DinoscopeError("a hierarchy score needs at least 3 groups")
+    centres = place_on_disk(tree, Y, groups)[: tree.n_leaves]
+    D = geometry.pairwise_distances(centres, centres)
+    return float(spearmanr(squareform(D, checks=False), squareform(tree.cophenetic, checks=False)).statistic)
+
+
+def to_superclasses(labels: Sequence, superclasses: Mapping) -> list[str | None]:
+    """Each label replaced by its superclass (None stays None); every class must be in the mapping."""
+    missing = sorted({str(lab) for lab in labels if lab is not None} - {str(k) for k in superclasses})
+    if missing:
+        raise DinoscopeError(f"classes without a superclass: {', '.join(missing[:5])}; add them to the mapping")
+    lookup = {str(k): str(v) for k, v in superclasses.items()}
+    return [None if lab is None else lookup[str(lab)] for lab in labels]
+
+
+def coarse_knn_accuracy(Y: object, coarse_labels: Sequence, k: int = 10, sample: int = 5000, seed: int = 0) -> float:
+    """k-NN accuracy of the superclass labels under Poincaré distances (labelled points, seeded subsample)."""
+    Y = as_points(Y, "Y").astype(np.float64)
+    if len(coarse_labels) != len(Y):
+        raise DinoscopeError(f"{len(coarse_labels)} labels for {len(Y)} points")
+    rows = np.flatnonzero([lab is not None for lab in coarse_labels])
+    if len(rows) > sample:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, sample, replace=False))
+    y = np.array([str(coarse_labels[i]) for i in rows])
+    if len(set(y)) < 2 or len(rows) <= k:
+        raise DinoscopeError("coarse kNN accuracy needs at least two superclasses and more than k labelled points")
+    return knn_accuracy(geometry.pairwise_distances(Y[rows], Y[rows]), y, k, seed=seed)

@@ -1,0 +1,76 @@
+"""Similarity search over a run's embeddings: by image file, by id or by vector, with the run's own backbone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import artifacts
+from .config import Settings
+from .errors import DinoscopeError
+from .rundir import RunDir
+
+
+@dataclass
+class Hit:
+    """One search result."""
+
+    rank: int
+    id: str
+    similarity: float
+    label: str | None
+    source: str
+
+
+def _run_embedder(run: RunDir, settings: Settings):
+    """Embed images exactly as the run's extraction did (same model, weights, resolution, pooling)."""
+    from .backbones import build_backbone
+    from .extract import image_embedder
+
+    ext = run.require("extract")
+    if ext.get("model") is None:
+        raise DinoscopeError(f"{run.path} holds precomputed embeddings (no backbone); search by --id or --vector")
+    mod = settings.model
+    backbone = build_backbone(mod.model, weights=mod.weights, random_weights=mod.random_weights, pool=mod.pool,
+                              resolution=mod.resolution, seed=settings.seed)
+    return image_embedder(backbone, device=mod.device, precision=ext.get("precision") or mod.precision)
+
+
+def search(run_dir: str | Path, *, image: str | Path | None = None, id: str | None = None,
+           vector: np.ndarray | None = None, k: int = 12) -> list[Hit]:
+    """The k most similar images of a run to one query (exactly one of image, id, vector)."""
+    from .analysis import SimilarityIndex, read_image
+    from .pipeline import open_run
+
+    if sum(q is not None for q in (image, id, vector)) != 1:
+        raise DinoscopeError("give exactly one query: an image file, an id or a vector")
+    run, settings = open_run(run_dir, create=False)
+    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    index = SimilarityIndex(emb.vectors, emb.ids, seed=settings.seed)
+    if id is not None:
+        rows, sims = index.search_ids(id, k)
+    elif vector is not None:
+        rows, sims = index.search(np.asarray(vector, np.float32), k)
+    else:
+        picture = read_image(image)
+        rows, sims = index.search_images([picture], _run_embedder(run, settings), k)
+    return [Hit(rank + 1, emb.ids[r], float(s), emb.labels[r] if emb.labels else None, emb.origins[r])
+            for rank, (r, s) in enumerate(zip(rows[0].tolist(), sims[0].tolist(), strict=True))]
+
+
+def search_grid(run_dir: str | Path, hits: list[Hit], path: str | Path, query: np.ndarray | None = None) -> Path | None:
+    """A grid image of the hits (query first when given); None when the run's images cannot be read."""
+    from .analysis import image_grid
+    from .pipeline import image_reader, open_run
+
+    run, settings = open_run(run_dir, create=False)
+    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    read = image_reader(settings, emb.ids)
+    if read is None:
+        return None
+    row = {ident: i for i, ident in enumerate(emb.ids)}
+    images = ([query] if query is not None else []) + [read(row[h.id]) for h in hits]
+    captions = (["query"] if query is not None else []) + [f"{h.similarity:.3f} {h.label or ''}" for h in hits]
+    return image_grid(images, captions, path, cols=min(len(images), 7))
