@@ -161,3 +161,33 @@ def test_bad_input_leaves_the_run_as_it_was(digits_run, tmp_path):
         with pytest.raises(DinoscopeError):
             pipeline.run_pipeline(out, settings_from_flags(**{**FAST, **flags}), progress=False)
         assert _snapshot(out) == before
+
+
+def test_nearly_constant_embeddings_are_warned_about(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = (1.0 + 1e-6 * rng.normal(size=(50, 8))).astype(np.float32)
+    np.save(tmp_path / "flat.npy", X)
+    run, settings = pipeline.open_run(tmp_path / "run", settings_from_flags(source=str(tmp_path / "flat.npy")))
+    pipeline.extract_stage(run, settings, progress=False)
+    assert "barely differ" in capsys.readouterr().err
+
+
+def test_poincare_disk_in_the_pipeline(tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X, y = digits.data[:400].astype(np.float32), digits.target[:400]
+    np.savez(tmp_path / "vectors.npz", embeddings=X, labels=y.astype(str))
+    (tmp_path / "super.yaml").write_text("{0: round, 6: round, 8: round, 9: round, 1: line, 4: line, 7: line, "
+                                         "2: curve, 3: curve, 5: curve}\n")
+    out = tmp_path / "run"
+    pipeline.run_pipeline(out, settings_from_flags(source=str(tmp_path / "vectors.npz"), maps="pca,poincare",
+                                                   superclasses=tmp_path / "super.yaml"), progress=False)
+    result = load_run(out)
+    Y = result.maps["poincare"]
+    assert Y.dtype == np.float64 and np.isfinite(Y).all() and np.linalg.norm(Y, axis=1).max() < 1
+    figures = result.metrics["maps"]["poincare"]
+    assert figures["trustworthiness"] > result.metrics["maps"]["pca"]["trustworthiness"]
+    assert 0 < figures["hierarchy_score"] <= 1 and 0.5 < figures["coarse_knn_accuracy"] <= 1
+    assert (out / "plots" / "poincare.png").is_file()
+    assert "Poincaré disk" in (out / "report.html").read_text()

@@ -71,8 +71,8 @@ def write_maps(path: Path, ids: list[str], coords: dict[str, np.ndarray]) -> Non
     """maps.parquet: id and <map>_x, <map>_y for each map (Embedding Atlas style names)."""
     columns: dict[str, np.ndarray | list] = {"id": ids}
     for name, xy in coords.items():
-        columns[f"{name}_x"] = np.asarray(xy[:, 0], dtype=np.float32)
-        columns[f"{name}_y"] = np.asarray(xy[:, 1], dtype=np.float32)
+        columns[f"{name}_x"] = np.asarray(xy[:, 0])  # float64 kept: disk maps need it near the boundary
+        columns[f"{name}_y"] = np.asarray(xy[:, 1])
     write_table(path, columns)
 
 

@@ -10,7 +10,7 @@ import click
 import typer
 
 from . import pipeline
-from .config import FLAGS, MAP_NAMES, settings_from_flags
+from .config import DEFAULT_MAPS, FLAGS, MAP_NAMES, settings_from_flags
 from .console import console, stdout
 from .errors import DinoscopeError
 
@@ -49,10 +49,19 @@ Threads = Annotated[int | None, typer.Option(help="CPU threads for inference. [d
                                              show_default=False)]
 K = Annotated[int | None, typer.Option("--k", help="Neighbours per point in the shared kNN graph. [default: 90]",
                                        show_default=False)]
-Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps. [default: {','.join(MAP_NAMES)}]",
+Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps of {', '.join(MAP_NAMES)}. "
+                                               f"[default: {','.join(DEFAULT_MAPS)}]",
                                           show_default=False)]
 Perplexity = Annotated[float | None, typer.Option(help="t-SNE perplexity. [default: 30]", show_default=False)]
 NNeighbors = Annotated[int | None, typer.Option(help="UMAP n_neighbors. [default: 15]", show_default=False)]
+PoincareMethod = Annotated[str | None, typer.Option(
+    help="Poincaré disk method: tsne (faithful hyperbolic t-SNE) | umap (fast). [default: tsne]", show_default=False)]
+Center = Annotated[str | None, typer.Option(
+    help="What the disk's isometry moves to its centre: density | mean | none. [default: density]",
+    show_default=False)]
+CenterClass = Annotated[str | None, typer.Option(help="Put this class's medoid at the disk's centre instead.")]
+Superclasses = Annotated[Path | None, typer.Option(
+    help="YAML/JSON mapping class → superclass; adds the disk's 10-NN superclass accuracy.")]
 Sample = Annotated[int | None, typer.Option(help="Metrics subsample size. [default: 5000]", show_default=False)]
 Seed = Annotated[int | None, typer.Option(help="Seed for every random choice. [default: 0]", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
@@ -78,8 +87,9 @@ def run(
     weights: Weights = None, random_weights: RandomWeights = None, pool: Pool = None,
     resolution: Resolution = None, precision: Precision = None, batch_size: BatchSize = None,
     device: Device = None, threads: Threads = None, k: K = None, maps: Maps = None,
-    perplexity: Perplexity = None, n_neighbors: NNeighbors = None, sample: Sample = None, seed: Seed = None,
-    quiet: Quiet = False,
+    perplexity: Perplexity = None, n_neighbors: NNeighbors = None, poincare_method: PoincareMethod = None,
+    center: Center = None, center_class: CenterClass = None, superclasses: Superclasses = None,
+    sample: Sample = None, seed: Seed = None, quiet: Quiet = False,
 ) -> None:
     """Run every stage: extract → neighbors → maps → metrics → plot → report.
 
@@ -92,6 +102,8 @@ def run(
       dinoscope run --source ~/photos --weights dinov2_vits14.safetensors --out runs/photos
 
       dinoscope run --source vectors.parquet --maps tsne,umap --out runs/mine
+
+      dinoscope run --source cifar10 --maps pca,tsne,umap,poincare --center-class cat --superclasses classes.yaml
     """
     settings = settings_from_flags(config, **_flags(locals()))
     result = pipeline.run_pipeline(out, settings, progress=not quiet)
@@ -130,13 +142,15 @@ def neighbors(run_dir: RunArg, k: K = None,
 
 @app.command("map")
 def map_(run_dir: RunArg, maps: Maps = None, perplexity: Perplexity = None, n_neighbors: NNeighbors = None,
-         seed: Seed = None) -> None:
+         poincare_method: PoincareMethod = None, center: Center = None, center_class: CenterClass = None,
+         superclasses: Superclasses = None, seed: Seed = None) -> None:
     """Fit the 2-D maps into RUN/maps.parquet (only those whose settings changed), then score them.
 
     [bold]Example[/]   dinoscope map runs/photos --maps tsne --perplexity 50
     """
-    _stage("maps", run_dir, maps=maps, perplexity=perplexity, n_neighbors=n_neighbors, seed=seed)
-    _stage("metrics", run_dir)
+    _stage("maps", run_dir, maps=maps, perplexity=perplexity, n_neighbors=n_neighbors,
+           poincare_method=poincare_method, center=center, center_class=center_class, seed=seed)
+    _stage("metrics", run_dir, superclasses=superclasses)
 
 
 @app.command()
@@ -228,11 +242,13 @@ def report(run_dir: RunArg) -> None:
 
 @app.command()
 def demo(out: Out = Path("runs/demo"), quiet: Quiet = False) -> None:
-    """The offline demo: scikit-learn's digits through a random-weights DINOv2 ViT-S/14, every stage.
+    """The offline demo: scikit-learn's digits through a random-weights DINO ViT-S/16, every stage.
 
     No download is needed. With random weights the maps show the pipeline working, not a trained model.
+    (DINO v1's architecture, because an untrained DINOv2 scales every block by LayerScale's 1e-5 and so
+    gives nearly the same vector for every image.)
     """
-    settings = settings_from_flags(source="digits", model="dinov2-vits14", random_weights=True)
+    settings = settings_from_flags(source="digits", model="dino-vits16", random_weights=True)
     result = pipeline.run_pipeline(out, settings, progress=not quiet)
     console.print(f"[bold green]done[/] open the report: {result.file('report.html').resolve()}")
 

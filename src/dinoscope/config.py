@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import DinoscopeError
 
-MAP_NAMES = ("pca", "tsne", "umap")
+MAP_NAMES = ("pca", "tsne", "umap", "poincare")
+DEFAULT_MAPS = ("pca", "tsne", "umap")  # the disk is opt-in until its layouts read well (most points sit at the rim)
 
 
 class _Strict(BaseModel):
@@ -68,11 +69,30 @@ class UMAPSettings(_Strict):
     n_epochs: int | None = None
 
 
+class PoincareSettings(_Strict):
+    """The hyperbolic map: t-SNE on Poincaré distances (default) or umap-learn's hyperboloid output."""
+
+    method: Literal["tsne", "umap"] = "tsne"
+    perplexity: float = Field(30.0, gt=0)
+    n_iter: int = Field(750, ge=50)
+    early_exaggeration_iter: int = Field(250, ge=0)
+    n_neighbors: int = Field(15, ge=2)
+    min_dist: float = Field(0.1, ge=0)
+    center: Literal["density", "mean"] | None = Field("density", description="moved to the centre by an isometry")
+    center_class: str | None = Field(None, description="put this class's medoid at the centre instead")
+
+    @field_validator("center", mode="before")
+    @classmethod
+    def _none(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.lower() == "none" else value
+
+
 class MapSettings(_Strict):
-    maps: list[str] = Field(default_factory=lambda: list(MAP_NAMES), min_length=1)
+    maps: list[str] = Field(default_factory=lambda: list(DEFAULT_MAPS), min_length=1)
     pca: PCASettings = Field(default_factory=PCASettings)
     tsne: TSNESettings = Field(default_factory=TSNESettings)
     umap: UMAPSettings = Field(default_factory=UMAPSettings)
+    poincare: PoincareSettings = Field(default_factory=PoincareSettings)
 
     @field_validator("maps")
     @classmethod
@@ -86,6 +106,7 @@ class MapSettings(_Strict):
 class MetricSettings(_Strict):
     k: int = Field(10, ge=1)
     sample: int = Field(5000, ge=10, description="metrics are exact on a seeded subsample of this size")
+    superclasses: Path | None = Field(None, description="YAML/JSON mapping class -> superclass (coarse accuracy)")
 
 
 class AnalysisSettings(_Strict):
@@ -117,8 +138,12 @@ FLAGS = {
     "threads": "model.threads", "shard_size": "model.shard_size", "k": "neighbors.k",
     "metric": "neighbors.metric", "method": "neighbors.method", "maps": "maps.maps",
     "perplexity": "maps.tsne.perplexity", "n_neighbors": "maps.umap.n_neighbors",
-    "min_dist": "maps.umap.min_dist", "sample": "metrics.sample", "metrics_k": "metrics.k", "seed": "seed",
-    "n_clusters": "analysis.n_clusters", "duplicate_threshold": "analysis.duplicate_threshold", "top": "analysis.top",
+    "min_dist": "maps.umap.min_dist",
+    "poincare_method": "maps.poincare.method", "center": "maps.poincare.center",
+    "center_class": "maps.poincare.center_class", "superclasses": "metrics.superclasses",
+    "sample": "metrics.sample", "metrics_k": "metrics.k", "seed": "seed",
+    "n_clusters": "analysis.n_clusters", "duplicate_threshold": "analysis.duplicate_threshold",
+    "top": "analysis.top",
 }
 
 

@@ -133,7 +133,7 @@ def expmap(x, v):
 
 @_both
 def mean(points, weights=None, n_iter: int = 100, tol: float = 1e-10):
-    """Fréchet (Karcher) mean of (n, d) points: Einstein midpoint, refined by Riemannian gradient steps."""
+    """Fréchet (Karcher) mean of (n, d) points: Einstein midpoint, refined by Riemannian gradient descent."""
     if points.ndim != 2 or points.shape[0] == 0:
         raise DinoscopeError(f"need a non-empty (n, d) point set, got shape {tuple(points.shape)}")
     w = torch.ones(points.shape[0], dtype=points.dtype) if weights is None else weights.to(points.dtype)
@@ -143,9 +143,15 @@ def mean(points, weights=None, n_iter: int = 100, tol: float = 1e-10):
     x = to_hyperboloid(points)  # Einstein midpoint = normalised hyperboloid centroid
     s = (w * x).sum(dim=0)
     m = hyperboloid_to_disk(s / (s[0] ** 2 - (s[1:] ** 2).sum()).clamp_min(TINY).sqrt())
-    for _ in range(n_iter):  # m ← exp_m(Σ w log_m(x)), computed in the chart that moves m to the origin
-        step = (w * logmap0(move_to_origin(points, m))).sum(dim=0)
-        m = project(mobius_add(m, expmap0(step)))
+    cost = lambda c: (w[:, 0] * distance(points, c) ** 2).sum()  # noqa: E731
+    rate = 1.0
+    for _ in range(n_iter):  # m ← exp_m(rate · Σ w log_m(x)), in the chart that moves m to the origin
+        step = rate * (w * logmap0(move_to_origin(points, m))).sum(dim=0)
         if _norm(step).item() < tol:
             break
+        candidate = project(mobius_add(m, expmap0(step)))
+        if cost(candidate) < cost(m):
+            m = candidate
+        else:  # overshoot (far, spread points): halve the step
+            rate /= 2
     return m

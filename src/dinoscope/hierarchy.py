@@ -8,8 +8,10 @@ of its points and an internal node at the hyperbolic mean of all points under it
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.cluster.hierarchy import cophenet, linkage
@@ -121,3 +123,31 @@ def coarse_knn_accuracy(Y: object, coarse_labels: Sequence, k: int = 10, sample:
     if len(set(y)) < 2 or len(rows) <= k:
         raise DinoscopeError("coarse kNN accuracy needs at least two superclasses and more than k labelled points")
     return knn_accuracy(geometry.pairwise_distances(Y[rows], Y[rows]), y, k, seed=seed)
+
+
+def read_superclasses(path: str | os.PathLike) -> dict[str, str]:
+    """A class → superclass mapping from a YAML or JSON file (`--superclasses`)."""
+    import yaml
+
+    try:
+        mapping = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise DinoscopeError(f"cannot read superclasses {path}: {exc}".splitlines()[0]) from None
+    if not isinstance(mapping, dict) or not mapping:
+        raise DinoscopeError(f"{path} must map each class to its superclass, e.g. 'cat: animal'")
+    return {str(k): str(v) for k, v in mapping.items()}
+
+
+def hierarchy_figures(X: object, Y: object, labels: Sequence, superclasses: Mapping | None = None, *, k: int = 10,
+                      sample: int = 5000, seed: int = 0) -> dict[str, float | None]:
+    """The disk's extra figures: hierarchy score of the class tree, and coarse kNN accuracy given superclasses."""
+    rows = np.flatnonzero([lab is not None for lab in labels])
+    groups = [str(labels[i]) for i in rows]
+    Xl, Yl = np.asarray(X)[rows], np.asarray(Y)[rows]
+    out: dict[str, float | None] = {"hierarchy_score": None}
+    if len(set(groups)) >= 3:
+        out["hierarchy_score"] = hierarchy_score(class_tree(Xl, groups), Yl, groups)
+    if superclasses is not None:
+        out["coarse_knn_accuracy"] = coarse_knn_accuracy(Yl, to_superclasses(groups, superclasses), k=k,
+                                                         sample=sample, seed=seed)
+    return out

@@ -6,6 +6,7 @@ inputs and settings did not change does nothing, and a change reruns exactly wha
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import shutil
 import time
@@ -74,6 +75,7 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         extra.update(info)
     if len(index) == 0:
         raise DinoscopeError(f"no image of '{src.source}' could be read; see the warnings above")
+    _warn_if_constant(np.asarray(vectors))
     pick = lambda xs: None if xs is None else [xs[i] for i in index]  # noqa: E731
     artifacts.write_embeddings(
         run.file("embeddings.parquet"),
@@ -86,6 +88,14 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     run.mark_done("extract", key, time.perf_counter() - t0, ["embeddings.parquet"], n=len(index), **extra)
     say("extract", f"{len(index)} embeddings written" + (f", {len(failures)} skipped" if failures else ""))
     return True
+
+
+def _warn_if_constant(vectors: np.ndarray) -> None:
+    """Say so when the embeddings barely differ between images: every map and neighbour is then noise."""
+    spread = float(vectors.std(axis=0).mean()) / (float(np.abs(vectors).mean()) + 1e-12)
+    if len(vectors) > 1 and spread < 1e-3:
+        warn(f"the embeddings barely differ between images (relative spread {spread:.1e}); maps of them show "
+             "noise. Untrained DINOv2/v3 weights do this (LayerScale starts at 1e-5): use trained weights")
 
 
 def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: bool):
@@ -147,6 +157,14 @@ def _map_key(up: str, settings: Settings, name: str) -> str:
                         "seed": settings.seed})
 
 
+def _fit(estimator, emb: artifacts.Embeddings, graph) -> np.ndarray:
+    """Fit one map on the shared graph; maps that can use the labels (centring on a class) get them."""
+    takes_labels = "labels" in inspect.signature(estimator.fit_transform).parameters
+    extra = {"labels": emb.labels} if takes_labels else {}
+    Y = np.asarray(estimator.fit_transform(emb.vectors, knn=graph, **extra))
+    return Y if Y.dtype == np.float64 else Y.astype(np.float32)  # disk maps keep float64 near the boundary
+
+
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → maps.parquet and models/<map>.pkl; refits only the maps whose key changed."""
     from .maps import build_map
@@ -171,7 +189,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
             continue
         estimator = build_map(name, settings.maps, settings.seed)
         t0 = time.perf_counter()
-        coords[name] = np.asarray(estimator.fit_transform(emb.vectors, knn=graph), np.float32)
+        coords[name] = _fit(estimator, emb, graph)
         seconds = time.perf_counter() - t0
         with atomic_path(run.file(f"models/{name}.pkl")) as tmp:
             tmp.write_bytes(pickle.dumps(estimator))
@@ -184,11 +202,14 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
 
 def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """maps + embeddings → metrics.json: faithfulness of every map, and the timings."""
+    from .hierarchy import hierarchy_figures, read_superclasses
+    from .maps import map_distance
     from .metrics import map_metrics
 
     maps_rec = run.require("maps")
     ms = settings.metrics
-    key = fingerprint({"maps": maps_rec["key"], "metrics": ms.model_dump(mode="json"),
+    superclasses = read_superclasses(ms.superclasses) if ms.superclasses else None
+    key = fingerprint({"maps": maps_rec["key"], "metrics": ms.model_dump(mode="json"), "superclasses": superclasses,
                        "metric": settings.neighbors.metric, "seed": settings.seed})
     if run.is_fresh("metrics", key, ["metrics.json"]):
         say("metrics", "up to date")
@@ -198,8 +219,12 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     t0 = time.perf_counter()
     per_map = {}
     for name, rec in maps_rec["maps"].items():
+        distance = map_distance(name)
         figures = map_metrics(emb.vectors, coords[name], emb.labels, k=ms.k, sample=ms.sample,
-                              seed=settings.seed, metric=settings.neighbors.metric)
+                              seed=settings.seed, metric=settings.neighbors.metric, map_distance=distance)
+        if distance != "euclidean" and emb.labels is not None:
+            figures.update(hierarchy_figures(emb.vectors, coords[name], emb.labels, superclasses, k=ms.k,
+                                             sample=ms.sample, seed=settings.seed))
         per_map[name] = {**figures, "seconds": rec["seconds"]}
     timings = {s: run.stage(s)["seconds"] for s in ("extract", "neighbors", "maps") if run.stage(s)}
     write_json(run.file("metrics.json"), {

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from . import artifacts  # noqa: E402
 from .rundir import RunDir, atomic_path  # noqa: E402
 
-MAP_TITLES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+MAP_TITLES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "poincare": "Poincaré disk"}
 RANDOM_BANNER = "RANDOM WEIGHTS: untrained backbone, not a real result"
 MAX_LEGEND = 20
 
@@ -42,6 +42,8 @@ def figure_caption(name: str, figures: dict | None) -> str:
     parts = [f"T {figures['trustworthiness']:.3f}", f"recall {figures['knn_recall']:.2f}"]
     if figures.get("knn_accuracy") is not None:
         parts.append(f"10-NN acc {figures['knn_accuracy']:.2f}")
+    if figures.get("hierarchy_score") is not None:
+        parts.append(f"hierarchy {figures['hierarchy_score']:.2f}")
     parts.append(f"{figures.get('seconds', 0):.1f}s")
     return f"{title}\n" + " · ".join(parts)
 
@@ -74,6 +76,50 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def _tree_groups(run: RunDir, emb) -> list[str | None] | None:
+    """What the disk's tree is built over: the labels, else the analysis' k-means clusters when there are some."""
+    if emb.labels is not None:
+        return emb.labels
+    if run.file("analysis.parquet").exists():
+        import pyarrow.parquet as pq
+
+        clusters = pq.read_table(run.file("analysis.parquet")).column("kmeans_cluster").to_pylist()
+        return [f"cluster {c}" for c in clusters]
+    return None
+
+
+def _drawer(run: RunDir, emb, coords: dict[str, np.ndarray]):
+    """draw(ax, name, xy, caption, legend): disk maps with their boundary and class tree, the others flat."""
+    from .maps import MAP_DISTANCES
+
+    groups = _tree_groups(run, emb) if any(m in MAP_DISTANCES for m in coords) else None
+    trees: dict[str, tuple] = {}
+
+    def draw(ax, name: str, xy: np.ndarray, caption: str, legend: bool) -> None:
+        if name not in MAP_DISTANCES:
+            _draw(ax, xy, emb.labels, caption, legend)
+            return
+        from .disk_plot import plot_disk
+
+        if name not in trees:
+            trees[name] = _disk_tree(emb.vectors, xy, groups)
+        plot_disk(ax, xy, emb.labels, *trees[name], caption=caption, legend=legend)
+
+    return draw
+
+
+def _disk_tree(X: np.ndarray, Y: np.ndarray, groups: list[str | None] | None) -> tuple:
+    """(tree, node positions on the disk), or (None, None) with fewer than 3 groups to build a tree over."""
+    from .hierarchy import class_tree, place_on_disk
+
+    rows = [i for i, g in enumerate(groups or []) if g is not None]
+    names = [groups[i] for i in rows]
+    if len(set(names)) < 3:
+        return None, None
+    tree = class_tree(X[rows], names)
+    return tree, place_on_disk(tree, Y[rows], names)
+
+
 def plot_run(run: RunDir) -> list[str]:
     """Draw every map of the run; returns the written paths relative to the run directory."""
     emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
@@ -83,16 +129,17 @@ def plot_run(run: RunDir) -> list[str]:
     random_weights = bool(run.manifest.get("random_weights"))
     model = (run.stage("extract") or {}).get("model") or "precomputed embeddings"
     subtitle = f"{model} · {len(emb)} images"
+    draw = _drawer(run, emb, coords)
     outputs = []
     for name, xy in coords.items():
         fig, ax = plt.subplots(figsize=(7.5, 6))
-        _draw(ax, xy, emb.labels, figure_caption(name, figures.get(name)), legend=True)
+        draw(ax, name, xy, figure_caption(name, figures.get(name)), True)
         _stamp(fig, subtitle, random_weights)
         _save(fig, run.file(f"plots/{name}.png"))
         outputs.append(f"plots/{name}.png")
     fig, axes = plt.subplots(1, len(coords), figsize=(5 * len(coords) + 1.5, 5.2), squeeze=False)
     for i, (ax, (name, xy)) in enumerate(zip(axes[0], coords.items(), strict=True)):
-        _draw(ax, xy, emb.labels, figure_caption(name, figures.get(name)), legend=i == len(coords) - 1)
+        draw(ax, name, xy, figure_caption(name, figures.get(name)), i == len(coords) - 1)
     _stamp(fig, subtitle, random_weights)
     _save(fig, run.file("plots/grid.png"))
     outputs.append("plots/grid.png")

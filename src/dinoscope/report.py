@@ -15,6 +15,8 @@ METRIC_COLUMNS = [
     ("knn_recall", "10-NN recall"),
     ("knn_accuracy", "10-NN accuracy (map)"),
     ("knn_accuracy_embedding", "10-NN accuracy (embedding, ceiling)"),
+    ("hierarchy_score", "hierarchy score (disk)"),
+    ("coarse_knn_accuracy", "10-NN superclass accuracy"),
     ("seconds", "seconds"),
 ]
 

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import geometry
 from ..config import MapSettings
 from ..errors import DinoscopeError
 from .pca import PCAMap
+from .poincare import PoincareMap
 from .tsne import TSNEMap
 from .umap import UMAPMap
 
-MAPS = {"pca": PCAMap, "tsne": TSNEMap, "umap": UMAPMap}
+MAPS = {"pca": PCAMap, "tsne": TSNEMap, "umap": UMAPMap, "poincare": PoincareMap}
+# Maps whose coordinates are not Euclidean: their faithfulness is measured with their own distance.
+MAP_DISTANCES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"poincare": geometry.pairwise_distances}
 
-__all__ = ["MAPS", "PCAMap", "TSNEMap", "UMAPMap", "build_map"]
+__all__ = ["MAPS", "MAP_DISTANCES", "PCAMap", "PoincareMap", "TSNEMap", "UMAPMap", "build_map", "map_distance"]
 
 
-def build_map(name: str, settings: MapSettings, seed: int) -> PCAMap | TSNEMap | UMAPMap:
+def map_distance(name: str) -> str | Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The distance a map's coordinates live in: "euclidean", or the map's own pairwise-distance function."""
+    return MAP_DISTANCES.get(name, "euclidean")
+
+
+def build_map(name: str, settings: MapSettings, seed: int):
     """A map estimator named `name`, configured from the run's map settings and seeded with `seed`."""
     if name not in MAPS:
         raise DinoscopeError(f"unknown map {name!r}; available maps: {', '.join(MAPS)}")

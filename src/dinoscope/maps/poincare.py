@@ -28,11 +28,13 @@ distance. Coordinates are float64: near the boundary float32 loses the digits di
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numba
 import numpy as np
 import scipy.sparse as sp
+import torch
 from openTSNE import initialization
 from sklearn.base import BaseEstimator
 
@@ -46,10 +48,10 @@ METHODS = ("tsne", "umap")
 CENTERS = ("density", "mean", None)
 _DENSITY_K = 15  # neighbours whose mean distance measures density for center="density"
 _MEDOID_SAMPLE = 2000  # largest class sample searched for a medoid
-# "auto" learning rate: openTSNE's n / exaggeration while exaggerated, a tenth of that afterwards. The
+# "auto" learning rate: openTSNE's n / exaggeration while exaggerated, a hundredth of that afterwards. The
 # plain phase's expansion overshoots with longer steps, and in the disk overshooting points do not
 # come back from the boundary (openTSNE's n would put most of them at 1 - eps).
-_PLAIN_LR = 0.1
+_PLAIN_LR = 0.01
 
 
 # --------------------------------------------------------------------------- t-SNE pieces
@@ -163,18 +165,30 @@ def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 750, early
                     partners: Callable[[], np.ndarray], eps: float = geometry.EPS) -> np.ndarray:
     """Optimise a disk layout from Y against P: exaggerated phase (momentum 0.5), then the plain one (0.8).
 
-    `learning_rate` "auto" is n / early_exaggeration in the first phase and a tenth of it in the second.
+    `learning_rate` "auto" is n / early_exaggeration in the first phase and a hundredth of it in the second.
     """
     n = len(Y)
     descent = RiemannianDescent(eps)
     Y = geometry.project(np.asarray(Y, dtype=np.float64), eps)
     auto = max(n / early_exaggeration, 50.0)
     phases = ((early_exaggeration_iter, early_exaggeration, 0.5, auto), (n_iter, 1.0, 0.8, auto * _PLAIN_LR))
-    for iters, exaggeration, momentum, lr in phases:
-        lr = lr if learning_rate == "auto" else float(learning_rate)
-        for _ in range(iters):
-            Y = descent.step(Y, tsne_gradient(Y, P, partners(), exaggeration), lr, momentum)
+    with _torch_threads(1):
+        for iters, exaggeration, momentum, lr in phases:
+            lr = lr if learning_rate == "auto" else float(learning_rate)
+            for _ in range(iters):
+                Y = descent.step(Y, tsne_gradient(Y, P, partners(), exaggeration), lr, momentum)
     return Y
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch on n threads for a while: the optimiser's small elementwise steps only lose by threading."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- UMAP
@@ -184,8 +198,6 @@ def hyperbolic_umap(X: np.ndarray, knn: KNNGraph, n_neighbors: int = 15, min_dis
     """umap-learn on the hyperboloid from the shared graph, returned as Poincaré disk coordinates."""
     import umap
 
-    if knn.metric not in ("cosine", "euclidean"):
-        raise DinoscopeError(f"unsupported graph metric {knn.metric!r}")
     model = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs, metric=knn.metric,
                       output_metric="hyperboloid", random_state=random_state,
                       n_jobs=1 if random_state is not None else -1)

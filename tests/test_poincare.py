@@ -1,0 +1,178 @@
+"""Poincaré maps: the t-SNE gradient, the optimiser at the boundary, centring, the class tree, geodesics."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import torch  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+
+from dinoscope import geometry as g  # noqa: E402
+from dinoscope.disk_plot import geodesic_circle, geodesic_points, plot_disk  # noqa: E402
+from dinoscope.errors import DinoscopeError  # noqa: E402
+from dinoscope.hierarchy import class_tree, coarse_knn_accuracy, hierarchy_score, place_on_disk  # noqa: E402
+from dinoscope.maps.poincare import PoincareMap, all_partners, tsne_gradient  # noqa: E402
+from dinoscope.metrics import knn_accuracy, trustworthiness  # noqa: E402
+from dinoscope.neighbors import knn_graph  # noqa: E402
+
+FAST = dict(n_iter=200, early_exaggeration_iter=100)
+
+
+def kl(Y: torch.Tensor, P: np.ndarray, exaggeration: float) -> torch.Tensor:
+    """The loss whose gradient the optimiser follows: -α Σ p log w + log Σ w, w = 1 / (1 + d²), over i ≠ j."""
+    i, j = np.nonzero(~np.eye(len(P), dtype=bool))
+    w = 1 / (1 + g.distance(Y[i], Y[j]) ** 2)
+    return -(exaggeration * torch.tensor(P[i, j]) * torch.log(w)).sum() + torch.log(w.sum())
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    n = 15
+    A = rng.random((n, n)) * (rng.random((n, n)) < 0.4)
+    A = A + A.T
+    np.fill_diagonal(A, 0)
+    return g.project(rng.normal(size=(n, 2)) * 0.5), A / A.sum()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    idx = np.random.default_rng(0).choice(len(X), 500, replace=False)
+    X = X[idx].astype(np.float32)
+    return X, y[idx], knn_graph(X, k=90)
+
+
+@pytest.fixture(scope="module")
+def digits_map(digits):
+    X, y, graph = digits
+    return PoincareMap(**FAST).fit_transform(X, graph)
+
+
+def test_gradient_matches_autograd_and_finite_differences(problem):
+    Y, P = problem
+    ours = tsne_gradient(Y, sp.csr_matrix(P), all_partners(len(Y)), exaggeration=4.0)
+    Yt = torch.tensor(Y, requires_grad=True)
+    kl(Yt, P, 4.0).backward()
+    np.testing.assert_allclose(ours, Yt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    h, (r, c) = 1e-6, (3, 1)
+    plus, minus = Y.copy(), Y.copy()
+    plus[r, c] += h
+    minus[r, c] -= h
+    numeric = (kl(torch.tensor(plus), P, 4.0) - kl(torch.tensor(minus), P, 4.0)).item() / (2 * h)
+    assert ours[r, c] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_map_on_digits_is_faithful_and_separates_classes(digits, digits_map):
+    X, y, graph = digits
+    Y = digits_map
+    assert Y.shape == (500, 2) and (np.linalg.norm(Y, axis=1) < 1).all()
+    D_high = knn_graph(X, k=499, metric="cosine")  # every neighbour, to build the full distance matrix
+    D = np.zeros((500, 500))
+    np.put_along_axis(D, D_high.indices, D_high.distances, axis=1)
+    D_low = g.pairwise_distances(Y, Y)
+    random_disk = g.project(np.random.default_rng(1).uniform(-0.7, 0.7, size=(500, 2)))
+    T = trustworthiness(D, D_low)
+    assert T > 0.95 > trustworthiness(D, g.pairwise_distances(random_disk, random_disk)) + 0.2
+    assert knn_accuracy(D_low, y.astype(str)) > 0.9
+
+
+@pytest.mark.parametrize("learning_rate", [1e9, 1e-9])
+def test_extreme_learning_rates_keep_points_finite_and_inside(digits, learning_rate):
+    X, _, graph = digits
+    eps = 1e-4
+    Y = PoincareMap(learning_rate=learning_rate, n_iter=30, early_exaggeration_iter=10, eps=eps,
+                    center=None).fit_transform(X, graph)
+    assert np.isfinite(Y).all()
+    assert (np.linalg.norm(Y, axis=1) <= 1 - eps + 1e-12).all()
+
+
+def test_sampled_repulsion_large_path_runs(digits):
+    X, y, graph = digits
+    Y = PoincareMap(exact_max=100, negative_samples=16, **FAST).fit_transform(X, graph)
+    assert knn_accuracy(g.pairwise_distances(Y, Y), y.astype(str)) > 0.85
+
+
+def test_centring_on_a_class_medoid_is_an_isometry(digits):
+    X, y, graph = digits
+    plain = PoincareMap(center=None, **FAST).fit(X, graph)
+    centred = PoincareMap(center_class=3, **FAST).fit(X, graph, labels=list(y))
+    np.testing.assert_allclose(centred.embedding_[centred.center_index_], 0.0, atol=1e-9)
+    assert y[centred.center_index_] == 3
+    rows = np.flatnonzero(y == 3)
+    D = g.pairwise_distances(plain.embedding_[rows], plain.embedding_[rows])
+    assert centred.center_index_ == rows[np.argmin(D.sum(axis=1))]  # the class medoid
+    np.testing.assert_allclose(g.pairwise_distances(centred.embedding_, centred.embedding_),
+                               g.pairwise_distances(plain.embedding_, plain.embedding_), atol=1e-6)
+    with pytest.raises(DinoscopeError, match="labels"):
+        PoincareMap(center_class=3).fit(X, graph)
+
+
+def test_umap_method_lands_in_the_disk(digits):
+    X, y, graph = digits
+    Y = PoincareMap(method="umap", n_epochs=100).fit_transform(X, graph)
+    assert (np.linalg.norm(Y, axis=1) < 1).all()
+    assert knn_accuracy(g.pairwise_distances(Y, Y), y.astype(str)) > 0.9
+
+
+def test_bad_settings_raise_one_line_errors(digits):
+    X, _, graph = digits
+    with pytest.raises(DinoscopeError, match="method"):
+        PoincareMap(method="spiral").fit(X, graph)
+    with pytest.raises(DinoscopeError, match="center"):
+        PoincareMap(center="middle").fit(X, graph)
+
+
+def planted():
+    """Four blobs in two well-separated pairs (a two-level tree) and a disk layout that keeps it."""
+    rng = np.random.default_rng(0)
+    top = np.array([[10.0, 0, 0, 0], [0, 10.0, 0, 0]])
+    centres = np.repeat(top, 2, axis=0) + np.array([[0, 0, 2.0, 0], [0, 0, 0, 2.0]] * 2)
+    groups = np.repeat(["a1", "a2", "b1", "b2"], 50)
+    X = np.repeat(centres, 50, axis=0) + rng.normal(size=(200, 4)) * 0.1
+    disk = np.repeat(np.array([[0.6, 0.1], [0.6, -0.1], [-0.6, 0.1], [-0.6, -0.1]]), 50, axis=0)
+    return X, groups, disk + rng.normal(size=(200, 2)) * 0.01
+
+
+def test_class_tree_and_hierarchy_score_on_a_planted_tree():
+    X, groups, Y = planted()
+    tree = class_tree(X, groups)
+    assert tree.leaves == ["a1", "a2", "b1", "b2"] and tree.n_nodes == 7
+    assert sorted(map(sorted, tree.children[:2].tolist())) == [[0, 1], [2, 3]]
+    assert list(tree.parent) == [4, 4, 5, 5, 6, 6, -1] or list(tree.parent) == [5, 5, 4, 4, 6, 6, -1]
+    assert hierarchy_score(tree, Y, groups) > 0.8
+    crossed = Y[np.r_[0:50, 100:150, 50:100, 150:200]]  # a1 next to b1 and a2 next to b2: the tree broken
+    assert hierarchy_score(tree, crossed, groups) < 0.5
+    nodes = place_on_disk(tree, Y, groups)
+    np.testing.assert_allclose(nodes[-1], g.mean(Y), atol=1e-9)  # the root is the mean of everything
+    assert coarse_knn_accuracy(Y, [s[0] for s in groups]) == 1.0
+
+
+def test_geodesic_arcs_are_orthogonal_to_the_boundary():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p, q = g.project(rng.normal(size=(2, 2)) * 0.5)
+        c, r = geodesic_circle(p, q)
+        assert c @ c == pytest.approx(r**2 + 1)
+        assert np.linalg.norm(c - p) == pytest.approx(r) and np.linalg.norm(c - q) == pytest.approx(r)
+        mid = g.mean(np.stack([p, q]))  # the hyperbolic midpoint lies on the drawn arc
+        assert np.linalg.norm(c - mid) == pytest.approx(r, rel=1e-6)
+        arc = geodesic_points(p, q)
+        assert (np.linalg.norm(arc, axis=1) < 1).all()
+        np.testing.assert_allclose(arc[[0, -1]], [p, q], atol=1e-12)
+    assert geodesic_circle(np.array([0.3, 0.3]), np.array([-0.5, -0.5])) is None  # a diameter
+
+
+def test_plot_disk_draws_tree_and_names():
+    X, groups, Y = planted()
+    tree = class_tree(X, groups)
+    fig, ax = plt.subplots()
+    plot_disk(ax, Y, list(groups), tree, place_on_disk(tree, Y, groups), caption="Poincaré")
+    assert {t.get_text() for t in ax.texts} == set(tree.leaves)
+    assert len(ax.lines) == len(tree.edges)
+    plt.close(fig)
