@@ -47,6 +47,8 @@ def runners(seed: int) -> dict[str, Callable[[np.ndarray, KNNGraph], np.ndarray]
     """name -> fn(X, graph) returning disk coordinates."""
     return {
         "Poincaré t-SNE": lambda X, g: PoincareMap(method="tsne", random_state=seed).fit_transform(X, g),
+        "Poincaré t-SNE, scale 1": lambda X, g: PoincareMap(method="tsne", scale=1.0,
+                                                            random_state=seed).fit_transform(X, g),
         "Poincaré UMAP": lambda X, g: PoincareMap(method="umap", random_state=seed).fit_transform(X, g),
         "squashed UMAP (peer)": lambda X, g: squashed_umap_peer(X, g, seed),
     }

@@ -10,7 +10,7 @@ def test_defaults_are_the_offline_recipe():
     s = Settings()
     assert s.source.source == "digits"
     assert s.model.model == "dinov2-vits14" and s.model.pool == "cls"
-    assert s.maps.maps == ["pca", "tsne", "umap"]
+    assert s.maps.maps == ["pca", "tsne", "umap", "poincare"]
     assert s.maps.tsne.perplexity == 30 and s.metrics.k == 10 and s.metrics.sample == 5000
 
 

@@ -27,7 +27,8 @@ def _snapshot(path):
 def test_full_run_writes_every_artifact(digits_run):
     for name in ("manifest.json", "embeddings.parquet", "neighbors.npz", "maps.parquet", "metrics.json",
                  "plots/pca.png", "plots/tsne.png", "plots/umap.png", "plots/grid.png", "report.html",
-                 "models/tsne.pkl", "models/umap.pkl", "models/pca.pkl", "analysis.parquet", "analysis.json",
+                 "models/tsne.pkl", "models/umap.pkl", "models/pca.pkl", "models/poincare.pkl",
+                 "plots/poincare.png", "analysis.parquet", "analysis.json",
                  "plots/analysis/outliers.png", "plots/analysis/clusters.png"):
         assert (digits_run / name).is_file(), name
     assert not (digits_run / "shards").exists()
@@ -42,12 +43,12 @@ def test_full_run_writes_every_artifact(digits_run):
     assert np.isfinite(result.embeddings.vectors).all()
 
     maps = pq.read_table(digits_run / "maps.parquet").column_names
-    assert maps == ["id", "pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y"]
+    assert maps == ["id", "pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y", "poincare_x", "poincare_y"]
     assert all(xy.shape == (FAST["limit"], 2) and np.isfinite(xy).all() for xy in result.maps.values())
 
     metrics = result.metrics
     assert metrics["random_weights"] is True
-    for name in ("pca", "tsne", "umap"):
+    for name in ("pca", "tsne", "umap", "poincare"):
         m = metrics["maps"][name]
         for key in ("trustworthiness", "continuity", "knn_recall", "knn_accuracy", "knn_accuracy_embedding"):
             assert 0.0 <= m[key] <= 1.0, (name, key)

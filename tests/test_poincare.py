@@ -23,10 +23,10 @@ from dinoscope.neighbors import knn_graph  # noqa: E402
 FAST = dict(n_iter=200, early_exaggeration_iter=100)
 
 
-def kl(Y: torch.Tensor, P: np.ndarray, exaggeration: float) -> torch.Tensor:
-    """The loss whose gradient the optimiser follows: -α Σ p log w + log Σ w, w = 1 / (1 + d²), over i ≠ j."""
+def kl(Y: torch.Tensor, P: np.ndarray, exaggeration: float, scale: float = 1.0) -> torch.Tensor:
+    """The loss whose gradient the optimiser follows: -α Σ p log w + log Σ w, w = 1 / (1 + d²/s²), over i ≠ j."""
     i, j = np.nonzero(~np.eye(len(P), dtype=bool))
-    w = 1 / (1 + g.distance(Y[i], Y[j]) ** 2)
+    w = 1 / (1 + (g.distance(Y[i], Y[j]) / scale) ** 2)
     return -(exaggeration * torch.tensor(P[i, j]) * torch.log(w)).sum() + torch.log(w.sum())
 
 
@@ -54,17 +54,18 @@ def digits_map(digits):
     return PoincareMap(**FAST).fit_transform(X, graph)
 
 
-def test_gradient_matches_autograd_and_finite_differences(problem):
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+def test_gradient_matches_autograd_and_finite_differences(problem, scale):
     Y, P = problem
-    ours = tsne_gradient(Y, sp.csr_matrix(P), all_partners(len(Y)), exaggeration=4.0)
+    ours = tsne_gradient(Y, sp.csr_matrix(P), all_partners(len(Y)), exaggeration=4.0, scale=scale)
     Yt = torch.tensor(Y, requires_grad=True)
-    kl(Yt, P, 4.0).backward()
+    kl(Yt, P, 4.0, scale).backward()
     np.testing.assert_allclose(ours, Yt.grad.numpy(), rtol=1e-9, atol=1e-12)
     h, (r, c) = 1e-6, (3, 1)
     plus, minus = Y.copy(), Y.copy()
     plus[r, c] += h
     minus[r, c] -= h
-    numeric = (kl(torch.tensor(plus), P, 4.0) - kl(torch.tensor(minus), P, 4.0)).item() / (2 * h)
+    numeric = (kl(torch.tensor(plus), P, 4.0, scale) - kl(torch.tensor(minus), P, 4.0, scale)).item() / (2 * h)
     assert ours[r, c] == pytest.approx(numeric, rel=1e-6)
 
 

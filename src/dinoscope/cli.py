@@ -10,7 +10,7 @@ import click
 import typer
 
 from . import pipeline
-from .config import DEFAULT_MAPS, FLAGS, MAP_NAMES, settings_from_flags
+from .config import FLAGS, MAP_NAMES, settings_from_flags
 from .console import console, stdout
 from .errors import DinoscopeError
 
@@ -49,15 +49,14 @@ Threads = Annotated[int | None, typer.Option(help="CPU threads for inference. [d
                                              show_default=False)]
 K = Annotated[int | None, typer.Option("--k", help="Neighbours per point in the shared kNN graph. [default: 90]",
                                        show_default=False)]
-Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps of {', '.join(MAP_NAMES)}. "
-                                               f"[default: {','.join(DEFAULT_MAPS)}]",
+Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps. [default: {','.join(MAP_NAMES)}]",
                                           show_default=False)]
 Perplexity = Annotated[float | None, typer.Option(help="t-SNE perplexity. [default: 30]", show_default=False)]
 NNeighbors = Annotated[int | None, typer.Option(help="UMAP n_neighbors. [default: 15]", show_default=False)]
 PoincareMethod = Annotated[str | None, typer.Option(
     help="Poincaré disk method: tsne (faithful hyperbolic t-SNE) | umap (fast). [default: tsne]", show_default=False)]
 Center = Annotated[str | None, typer.Option(
-    help="What the disk's isometry moves to its centre: density | mean | none. [default: density]",
+    help="What the disk's isometry moves to its centre: mean | density | none. [default: mean]",
     show_default=False)]
 CenterClass = Annotated[str | None, typer.Option(help="Put this class's medoid at the disk's centre instead.")]
 Superclasses = Annotated[Path | None, typer.Option(
@@ -103,7 +102,7 @@ def run(
 
       dinoscope run --source vectors.parquet --maps tsne,umap --out runs/mine
 
-      dinoscope run --source cifar10 --maps pca,tsne,umap,poincare --center-class cat --superclasses classes.yaml
+      dinoscope run --source cifar10 --center-class cat --superclasses classes.yaml
     """
     settings = settings_from_flags(config, **_flags(locals()))
     result = pipeline.run_pipeline(out, settings, progress=not quiet)

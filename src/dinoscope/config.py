@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import DinoscopeError
 
 MAP_NAMES = ("pca", "tsne", "umap", "poincare")
-DEFAULT_MAPS = ("pca", "tsne", "umap")  # the disk is opt-in until its layouts read well (most points sit at the rim)
 
 
 class _Strict(BaseModel):
@@ -76,9 +75,10 @@ class PoincareSettings(_Strict):
     perplexity: float = Field(30.0, gt=0)
     n_iter: int = Field(750, ge=50)
     early_exaggeration_iter: int = Field(250, ge=0)
+    scale: float = Field(0.3, gt=0, description="t-SNE kernel's unit of hyperbolic distance; 1 pushes to the rim")
     n_neighbors: int = Field(15, ge=2)
     min_dist: float = Field(0.1, ge=0)
-    center: Literal["density", "mean"] | None = Field("density", description="moved to the centre by an isometry")
+    center: Literal["density", "mean"] | None = Field("mean", description="moved to the centre by an isometry")
     center_class: str | None = Field(None, description="put this class's medoid at the centre instead")
 
     @field_validator("center", mode="before")
@@ -88,7 +88,7 @@ class PoincareSettings(_Strict):
 
 
 class MapSettings(_Strict):
-    maps: list[str] = Field(default_factory=lambda: list(DEFAULT_MAPS), min_length=1)
+    maps: list[str] = Field(default_factory=lambda: list(MAP_NAMES), min_length=1)
     pca: PCASettings = Field(default_factory=PCASettings)
     tsne: TSNESettings = Field(default_factory=TSNESettings)
     umap: UMAPSettings = Field(default_factory=UMAPSettings)
