@@ -202,22 +202,19 @@ def search(run_dir: RunArg,
     import numpy as np
     from rich.table import Table
 
-    from .analysis import read_image
     from .query import search as run_search
-    from .query import search_grid
 
     query = np.load(vector) if vector is not None and vector.is_file() else None
     if vector is not None and query is None:
         raise DinoscopeError(f"{vector} is not a file; save the query vector with np.save")
-    hits = run_search(run_dir, image=image, id=id, vector=query, k=k)
+    name = image.stem if image else (id or vector.stem).replace("/", "_").replace(":", "_")
+    path = grid or run_dir / "search" / f"{name}.png"
+    hits = run_search(run_dir, image=image, id=id, vector=query, k=k, grid=path)
     table = Table("rank", "id", "similarity", "label", "source")
     for h in hits:
         table.add_row(str(h.rank), h.id, f"{h.similarity:.4f}", h.label or "", h.source)
     stdout().print(table)
-    name = image.stem if image else (id or vector.stem).replace("/", "_").replace(":", "_")
-    path = search_grid(run_dir, hits, grid or run_dir / "search" / f"{name}.png",
-                       read_image(image) if image else None)
-    if path is not None:
+    if path.exists():
         console.print(f"grid: {path}")
 
 

@@ -38,39 +38,46 @@ def _run_embedder(run: RunDir, settings: Settings):
     return image_embedder(backbone, device=mod.device, precision=ext.get("precision") or mod.precision)
 
 
-def search(run_dir: str | Path, *, image: str | Path | None = None, id: str | None = None,
-           vector: np.ndarray | None = None, k: int = 12) -> list[Hit]:
-    """The k most similar images of a run to one query (exactly one of image, id, vector)."""
+def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None, id: str | None = None,
+           vector: np.ndarray | None = None, k: int = 12, grid: str | Path | None = None) -> list[Hit]:
+    """The k most similar images of a run to one query (exactly one of image, id, vector).
+
+    `image` is a file or an already decoded (H, W, 3) uint8 array. With `grid`, a grid image of the hits (the
+    query image first) is written there too, when the run's images can still be read.
+    """
     from .analysis import SimilarityIndex, read_image
-    from .pipeline import open_run
 
     if sum(q is not None for q in (image, id, vector)) != 1:
         raise DinoscopeError("give exactly one query: an image file, an id or a vector")
+    from .pipeline import open_run
+
     run, settings = open_run(run_dir, create=False)
     emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
     index = SimilarityIndex(emb.vectors, emb.ids, seed=settings.seed)
+    picture = None
     if id is not None:
         rows, sims = index.search_ids(id, k)
     elif vector is not None:
         rows, sims = index.search(np.asarray(vector, np.float32), k)
     else:
-        picture = read_image(image)
+        picture = image if isinstance(image, np.ndarray) else read_image(image)
         rows, sims = index.search_images([picture], _run_embedder(run, settings), k)
-    return [Hit(rank + 1, emb.ids[r], float(s), emb.labels[r] if emb.labels else None, emb.origins[r])
+    hits = [Hit(rank + 1, emb.ids[r], float(s), emb.labels[r] if emb.labels else None, emb.origins[r])
             for rank, (r, s) in enumerate(zip(rows[0].tolist(), sims[0].tolist(), strict=True))]
+    if grid is not None:
+        _write_grid(settings, emb.ids, rows[0].tolist(), hits, grid, picture)
+    return hits
 
 
-def search_grid(run_dir: str | Path, hits: list[Hit], path: str | Path, query: np.ndarray | None = None) -> Path | None:
-    """A grid image of the hits (query first when given); None when the run's images cannot be read."""
+def _write_grid(settings: Settings, ids: list[str], rows: list[int], hits: list[Hit], path: str | Path,
+                query: np.ndarray | None) -> None:
+    """The hits as a grid image (query first when it is an image); skipped when the images cannot be read."""
     from .analysis import image_grid
-    from .pipeline import image_reader, open_run
+    from .pipeline import image_reader
 
-    run, settings = open_run(run_dir, create=False)
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
-    read = image_reader(settings, emb.ids)
+    read = image_reader(settings, ids)
     if read is None:
-        return None
-    row = {ident: i for i, ident in enumerate(emb.ids)}
-    images = ([query] if query is not None else []) + [read(row[h.id]) for h in hits]
+        return
+    images = ([query] if query is not None else []) + [read(r) for r in rows]
     captions = (["query"] if query is not None else []) + [f"{h.similarity:.3f} {h.label or ''}" for h in hits]
-    return image_grid(images, captions, path, cols=min(len(images), 7))
+    image_grid(images, captions, path, cols=min(len(images), 7))
