@@ -10,7 +10,6 @@ import numpy as np
 from . import artifacts
 from .config import Settings
 from .errors import DinoscopeError
-from .rundir import RunDir
 
 
 @dataclass
@@ -22,20 +21,6 @@ class Hit:
     similarity: float
     label: str | None
     source: str
-
-
-def _run_embedder(run: RunDir, settings: Settings):
-    """Embed images exactly as the run's extraction did (same model, weights, resolution, pooling)."""
-    from .backbones import build_backbone
-    from .extract import image_embedder
-
-    ext = run.require("extract")
-    if ext.get("model") is None:
-        raise DinoscopeError(f"{run.path} holds precomputed embeddings (no backbone); search by --id or --vector")
-    mod = settings.model
-    backbone = build_backbone(mod.model, weights=mod.weights, random_weights=mod.random_weights, pool=mod.pool,
-                              resolution=mod.resolution, seed=settings.seed)
-    return image_embedder(backbone, device=mod.device, precision=ext.get("precision") or mod.precision)
 
 
 def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None, id: str | None = None,
@@ -50,6 +35,7 @@ def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None,
     if sum(q is not None for q in (image, id, vector)) != 1:
         raise DinoscopeError("give exactly one query: an image file, an id or a vector")
     from .pipeline import open_run
+    from .run_models import run_embedder
 
     run, settings = open_run(run_dir, create=False)
     emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
@@ -61,7 +47,7 @@ def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None,
         rows, sims = index.search(np.asarray(vector, np.float32), k)
     else:
         picture = image if isinstance(image, np.ndarray) else read_image(image)
-        rows, sims = index.search_images([picture], _run_embedder(run, settings), k)
+        rows, sims = index.search_images([picture], run_embedder(run, settings), k)
     hits = [Hit(rank + 1, emb.ids[r], float(s), emb.labels[r] if emb.labels else None, emb.origins[r])
             for rank, (r, s) in enumerate(zip(rows[0].tolist(), sims[0].tolist(), strict=True))]
     if grid is not None:
