@@ -209,6 +209,7 @@ def search(run_dir: RunArg,
         raise DinoscopeError(f"{vector} is not a file; save the query vector with np.save")
     name = image.stem if image else (id or vector.stem).replace("/", "_").replace(":", "_")
     path = grid or run_dir / "search" / f"{name}.png"
+    path.unlink(missing_ok=True)  # a grid left by an earlier search must not pass for this one's
     hits = run_search(run_dir, image=image, id=id, vector=query, k=k, grid=path)
     table = Table("rank", "id", "similarity", "label", "source")
     for h in hits:
