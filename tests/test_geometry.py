@@ -102,3 +102,12 @@ def test_mean_is_the_frechet_mean():
     np.testing.assert_allclose(g.mean(x, w), x[-1], atol=1e-9)
     with pytest.raises(DinoscopeError, match="weights"):
         g.mean(x, -w)
+
+
+def test_numpy_calls_run_on_one_torch_thread_and_restore_the_setting():
+    before = torch.get_num_threads()
+    seen = []
+    with g.one_thread():
+        seen.append(torch.get_num_threads())
+    g.mean(np.random.default_rng(0).uniform(-0.5, 0.5, size=(100, 2)))
+    assert seen == [1] and torch.get_num_threads() == before

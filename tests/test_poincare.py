@@ -16,11 +16,19 @@ from dinoscope import geometry as g  # noqa: E402
 from dinoscope.disk_plot import geodesic_circle, geodesic_points, plot_disk  # noqa: E402
 from dinoscope.errors import DinoscopeError  # noqa: E402
 from dinoscope.hierarchy import class_tree, coarse_knn_accuracy, hierarchy_score, place_on_disk  # noqa: E402
-from dinoscope.maps.poincare import PoincareMap, all_partners, tsne_gradient  # noqa: E402
+from dinoscope.maps import poincare  # noqa: E402
+from dinoscope.maps.poincare import (  # noqa: E402
+    PoincareMap,
+    RiemannianDescent,
+    all_pairs,
+    attraction_edges,
+    sampled_pairs,
+    tsne_gradient,
+)
 from dinoscope.metrics import knn_accuracy, trustworthiness  # noqa: E402
 from dinoscope.neighbors import knn_graph  # noqa: E402
 
-FAST = dict(n_iter=200, early_exaggeration_iter=100)
+FAST = dict(n_iter=100, early_exaggeration_iter=50)
 
 
 def kl(Y: torch.Tensor, P: np.ndarray, exaggeration: float, scale: float = 1.0) -> torch.Tensor:
@@ -57,7 +65,7 @@ def digits_map(digits):
 @pytest.mark.parametrize("scale", [1.0, 0.3])
 def test_gradient_matches_autograd_and_finite_differences(problem, scale):
     Y, P = problem
-    ours = tsne_gradient(Y, sp.csr_matrix(P), all_partners(len(Y)), exaggeration=4.0, scale=scale)
+    ours = tsne_gradient(Y, attraction_edges(sp.csr_matrix(P)), all_pairs(len(Y)), exaggeration=4.0, scale=scale)
     Yt = torch.tensor(Y, requires_grad=True)
     kl(Yt, P, 4.0, scale).backward()
     np.testing.assert_allclose(ours, Yt.grad.numpy(), rtol=1e-9, atol=1e-12)
@@ -67,6 +75,28 @@ def test_gradient_matches_autograd_and_finite_differences(problem, scale):
     minus[r, c] -= h
     numeric = (kl(torch.tensor(plus), P, 4.0, scale) - kl(torch.tensor(minus), P, 4.0, scale)).item() / (2 * h)
     assert ours[r, c] == pytest.approx(numeric, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_threads_and_sampling_keep_the_gradient(problem, monkeypatch):
+    """The threaded kernel gives the serial result bit for bit; sampled pairs estimate the exact repulsion."""
+    Y, P = problem
+    edges = attraction_edges(sp.csr_matrix(P))
+    serial = tsne_gradient(Y, edges, all_pairs(len(Y)), scale=0.3)
+    monkeypatch.setattr(poincare, "_PARALLEL_MIN", 0)
+    np.testing.assert_array_equal(tsne_gradient(Y, edges, all_pairs(len(Y)), scale=0.3), serial)
+    monkeypatch.undo()
+    rng = np.random.default_rng(0)
+    sampled = np.mean([tsne_gradient(Y, edges, sampled_pairs(len(Y), 4, rng), scale=0.3) for _ in range(3000)], axis=0)
+    assert np.abs(sampled - serial).max() < 0.05 * np.abs(serial).max()
+
+
+def test_steps_are_capped_in_hyperbolic_length():
+    rng = np.random.default_rng(0)
+    Y = g.project(rng.normal(size=(50, 2)) * 0.6)
+    descent = RiemannianDescent(max_step=0.3)
+    moved = descent.step(Y, rng.normal(size=(50, 2)) * 1e6, learning_rate=1e3, momentum=0.8)
+    assert g.distance(Y, moved).max() == pytest.approx(0.3, rel=1e-6)
 
 
 def test_map_on_digits_is_faithful_and_separates_classes(digits, digits_map):
@@ -114,6 +144,7 @@ def test_centring_on_a_class_medoid_is_an_isometry(digits):
         PoincareMap(center_class=3).fit(X, graph)
 
 
+@pytest.mark.slow
 def test_umap_method_lands_in_the_disk(digits):
     X, y, graph = digits
     Y = PoincareMap(method="umap", n_epochs=100).fit_transform(X, graph)

@@ -1,9 +1,10 @@
 """Poincaré-ball and hyperboloid maths (curvature -1), one implementation for NumPy and PyTorch.
 
 Every function is written once, in PyTorch, and accepts NumPy arrays too: NumPy in, NumPy out
-(computed in float64, inputs shared without copy when they are already float64); tensors in,
-tensors out with their dtype, device and autograd graph. Points are the last axis of an array,
-so a function applies to one point `(d,)`, to a set `(n, d)`, or to any broadcastable batch.
+(computed in float64 on one torch thread, inputs shared without copy when they are already
+float64); tensors in, tensors out with their dtype, device and autograd graph. Points are the
+last axis of an array, so a function applies to one point `(d,)`, to a set `(n, d)`, or to any
+broadcastable batch.
 
 Distances use the form d(x, y) = 2·asinh(sqrt(|x-y|² / ((1-|x|²)(1-|y|²)))), which equals the
 textbook arccosh(1 + 2|x-y|²/((1-|x|²)(1-|y|²))) but keeps full precision for nearby points
@@ -15,7 +16,8 @@ inside the ball by `project`, at most 1 - EPS from the centre; functions that di
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -26,6 +28,18 @@ EPS = 1e-5  # largest radius is 1 - EPS: the disk then spans 2·artanh(1 - EPS) 
 TINY = 1e-15  # floor for 1 - |x|² and for norms we divide by
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread for a while: elementwise work on a few (n, 2) arrays only loses by threading,
+    and on a busy machine its threads wait for each other (ten times slower on 2 shared cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _both(fn: Callable) -> Callable:
     """Run a torch function on NumPy arrays as well: arrays are converted in, results converted back."""
 
@@ -34,7 +48,8 @@ def _both(fn: Callable) -> Callable:
         if any(isinstance(a, torch.Tensor) for a in (*args, *kwargs.values())):
             return fn(*args, **kwargs)
         as_tensor = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float64)) if _is_array(a) else a  # noqa: E731
-        out = fn(*map(as_tensor, args), **{k: as_tensor(v) for k, v in kwargs.items()})
+        with one_thread():
+            out = fn(*map(as_tensor, args), **{k: as_tensor(v) for k, v in kwargs.items()})
         return out.numpy() if isinstance(out, torch.Tensor) else out
 
     return wrapper
@@ -144,14 +159,15 @@ def mean(points, weights=None, n_iter: int = 100, tol: float = 1e-10):
     s = (w * x).sum(dim=0)
     m = hyperboloid_to_disk(s / (s[0] ** 2 - (s[1:] ** 2).sum()).clamp_min(TINY).sqrt())
     cost = lambda c: (w[:, 0] * distance(points, c) ** 2).sum()  # noqa: E731
-    rate = 1.0
+    rate, best = 1.0, cost(m)
     for _ in range(n_iter):  # m ← exp_m(rate · Σ w log_m(x)), in the chart that moves m to the origin
         step = rate * (w * logmap0(move_to_origin(points, m))).sum(dim=0)
         if _norm(step).item() < tol:
             break
         candidate = project(mobius_add(m, expmap0(step)))
-        if cost(candidate) < cost(m):
-            m = candidate
+        candidate_cost = cost(candidate)
+        if candidate_cost < best:
+            m, best = candidate, candidate_cost
         else:  # overshoot (far, spread points): halve the step
             rate /= 2
     return m

@@ -83,21 +83,21 @@ def class_tree(X: object, groups: Sequence) -> ClassTree:
     return ClassTree(leaves, Z[:, :2].astype(np.int64), heights, squareform(cophenet(Z)))
 
 
-def place_on_disk(tree: ClassTree, Y: object, groups: Sequence) -> np.ndarray:
-    """(n_nodes, 2) disk positions: each node at the hyperbolic mean of the points of its leaves."""
+def place_on_disk(tree: ClassTree, Y: object, groups: Sequence, leaves_only: bool = False) -> np.ndarray:
+    """(n_nodes, 2) disk positions, each node at the hyperbolic mean of its leaves' points ((n_leaves, 2) if asked)."""
     Y = as_points(Y, "Y", min_rows=1).astype(np.float64)
     leaves, rows = _group_rows(groups, len(Y))
     if leaves != tree.leaves:
         raise DinoscopeError("the groups do not match the tree's leaves; build the tree from the same labels")
     return np.stack([geometry.mean(Y[np.concatenate([rows[leaf] for leaf in tree.members(node)])])
-                     for node in range(tree.n_nodes)])
+                     for node in range(tree.n_leaves if leaves_only else tree.n_nodes)])
 
 
 def hierarchy_score(tree: ClassTree, Y: object, groups: Sequence) -> float:
     """Spearman correlation of Poincaré distances between class centres and the tree's cophenetic distances."""
     if tree.n_leaves < 3:
         raise DinoscopeError("a hierarchy score needs at least 3 groups")
-    centres = place_on_disk(tree, Y, groups)[: tree.n_leaves]
+    centres = place_on_disk(tree, Y, groups, leaves_only=True)
     D = geometry.pairwise_distances(centres, centres)
     return float(spearmanr(squareform(D, checks=False), squareform(tree.cophenetic, checks=False)).statistic)
 

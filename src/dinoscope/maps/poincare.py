@@ -13,10 +13,11 @@ Two methods, both fed by the shared kNN graph:
   (α is the early exaggeration). Note the factor d_ij: the kernel is a function of d², and
   using ∂d instead of ∂(d²) — as some published code did — gives a different, wrong force.
   Steps follow the Riemannian gradient (a_i² / 4 times the Euclidean one) along the exponential
-  map, with openTSNE's momentum and gains, and every point is kept at most 1 - eps from the
-  centre. The attraction is exact (sparse P); the repulsion is exact for n <= `exact_max` and
-  otherwise estimated from `negative_samples` random partners per point and iteration, an
-  unbiased estimate of the same sums (its normaliser Z from the same samples).
+  map, with openTSNE's momentum and gains, each point's step capped at one kernel unit of
+  hyperbolic length, and every point is kept at most 1 - eps from the centre. Each pair's force
+  is computed once and applied to both ends. The attraction is exact (sparse P); the repulsion
+  is exact for n <= `exact_max` and otherwise estimated from `negative_samples` random partners
+  per point and iteration, an unbiased estimate of the same sums (Z from the same pairs).
 * ``umap`` — umap-learn with ``output_metric="hyperboloid"``, mapped to the disk.
 
 Either map is then centred by an isometry only (a Möbius translation): the densest point of the
@@ -28,13 +29,11 @@ distance. Coordinates are float64: near the boundary float32 loses the digits di
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import numba
 import numpy as np
 import scipy.sparse as sp
-import torch
 from openTSNE import initialization
 from sklearn.base import BaseEstimator
 
@@ -48,10 +47,10 @@ METHODS = ("tsne", "umap")
 CENTERS = ("density", "mean", None)
 _DENSITY_K = 15  # neighbours whose mean distance measures density for center="density"
 _MEDOID_SAMPLE = 2000  # largest class sample searched for a medoid
-# "auto" learning rate: openTSNE's n / exaggeration while exaggerated, a hundredth of that afterwards. The
-# plain phase's expansion overshoots with longer steps, and in the disk overshooting points do not
-# come back from the boundary (openTSNE's n would put most of them at 1 - eps).
-_PLAIN_LR = 0.01
+# "auto" learning rate: openTSNE's n / exaggeration while exaggerated, a tenth of that afterwards (openTSNE's n
+# would fling most points to 1 - eps). No point moves farther than _MAX_STEP kernel units in one iteration.
+_PLAIN_LR = 0.1
+_MAX_STEP = 1.0
 
 
 # --------------------------------------------------------------------------- t-SNE pieces
@@ -69,129 +68,142 @@ def initial_layout(X: np.ndarray, random_state: int | None) -> np.ndarray:
 
 
 @numba.njit(inline="always", cache=True)
-def _pair(u0: float, u1: float, v0: float, v1: float, inv_s2: float) -> tuple[float, float, float]:
-    """Kernel w = 1 / (1 + d²/s²) and ∂(d²/s²)/∂u for the Poincaré distance d between u and v (2-D)."""
-    e0, e1 = u0 - v0, u1 - v1
+def _pair(e0: float, e1: float, ia: float, ib: float, inv_s2: float) -> tuple[float, float, float]:
+    """For e = y_i - y_j, ia = 1 / (1 - |y_i|²) and ib alike: kernel w = 1 / (1 + d²/s²), factor c and |e|².
+
+    ∂(d²/s²)/∂y_i = c · (e + |e|² ia y_i) and ∂(d²/s²)/∂y_j = c · (|e|² ib y_j - e).
+    """
     s = e0 * e0 + e1 * e1
-    au = max(1.0 - u0 * u0 - u1 * u1, geometry.TINY)
-    av = max(1.0 - v0 * v0 - v1 * v1, geometry.TINY)
-    t = np.sqrt(s / (au * av))
-    d = 2.0 * np.arcsinh(t)
-    ratio = 2.0 if t < 1e-8 else d / (t * np.sqrt(1.0 + t * t))  # d / (t sqrt(1+t²)) → 2 as t → 0
-    c = 4.0 * ratio * inv_s2 / (au * av)
-    k = s / au
-    return 1.0 / (1.0 + d * d * inv_s2), c * (e0 + k * u0), c * (e1 + k * u1)
+    x = s * ia * ib  # t²
+    q = np.sqrt(1.0 + x)
+    t = np.sqrt(x)
+    d = 2.0 * np.log1p(t + x / (1.0 + q))  # 2·asinh(t), exact for small t as well
+    ratio = 2.0 if t < 1e-8 else d / (t * q)  # d / (t sqrt(1+t²)) → 2 as t → 0
+    return 1.0 / (1.0 + d * d * inv_s2), 4.0 * ratio * inv_s2 * ia * ib, s
 
 
-def _attraction(Y, indptr, indices, p, inv_s2, out):  # pragma: no cover - numba
-    """out_i = 2 Σ_j p_ij w_ij ∂(d_ij²)/∂y_i over the sparse rows of P."""
-    for i in numba.prange(Y.shape[0]):
-        g0 = g1 = 0.0
-        for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
-            w, h0, h1 = _pair(Y[i, 0], Y[i, 1], Y[j, 0], Y[j, 1], inv_s2)
-            g0 += p[e] * w * h0
-            g1 += p[e] * w * h1
-        out[i, 0] = 2.0 * g0
-        out[i, 1] = 2.0 * g1
+def _pair_forces(Y, ia, rows, cols, p, inv_s2, attract, bounds, out, wsum):  # pragma: no cover - numba
+    """Over pairs (i, j), each listed once, add f·∂(d²/s²)/∂y to both ends and sum w per chunk into wsum.
 
-
-def _repulsion(Y, partners, inv_s2, out, wsum):  # pragma: no cover - numba
-    """out_i = Σ_s w_is² ∂(d_is²)/∂y_i and wsum_i = Σ_s w_is over each point's partners s."""
-    for i in numba.prange(Y.shape[0]):
-        g0 = g1 = z = 0.0
-        for s in range(partners.shape[1]):
-            j = partners[i, s]
-            w, h0, h1 = _pair(Y[i, 0], Y[i, 1], Y[j, 0], Y[j, 1], inv_s2)
+    f = p_ij w_ij (attraction: -∂ log w) or w_ij² (repulsion: -∂w). Pairs are cut into fixed chunks
+    (`bounds`), each adding into its own slice of `out`: threads never write to the same place, and the sums do
+    not depend on their number.
+    """
+    for c in numba.prange(len(bounds) - 1):
+        z = 0.0
+        for e in range(bounds[c], bounds[c + 1]):
+            i, j = rows[e], cols[e]
+            e0, e1 = Y[i, 0] - Y[j, 0], Y[i, 1] - Y[j, 1]
+            w, k, s = _pair(e0, e1, ia[i], ia[j], inv_s2)
             z += w
-            g0 += w * w * h0
-            g1 += w * w * h1
-        out[i, 0] = g0
-        out[i, 1] = g1
-        wsum[i] = z
+            f = k * w * (p[e] if attract else w)
+            out[c, i, 0] += f * (e0 + s * ia[i] * Y[i, 0])
+            out[c, i, 1] += f * (e1 + s * ia[i] * Y[i, 1])
+            out[c, j, 0] += f * (s * ia[j] * Y[j, 0] - e0)
+            out[c, j, 1] += f * (s * ia[j] * Y[j, 1] - e1)
+        wsum[c] = z
 
 
 # Threads pay off only for large layouts: below this, waking them costs more than the work (and on a
 # busy 2-core machine, much more), so small maps run serially. Results are identical either way.
 _PARALLEL_MIN = 20000
-_KERNELS = {parallel: (numba.njit(parallel=parallel, cache=not parallel)(_attraction),
-                       numba.njit(parallel=parallel, cache=not parallel)(_repulsion)) for parallel in (False, True)}
+_CHUNKS = 8  # pair chunks, each with its own force buffer; fixed, so sums do not depend on the thread count
+_KERNELS = {parallel: numba.njit(parallel=parallel, cache=not parallel)(_pair_forces) for parallel in (False, True)}
+
+Pairs = tuple[np.ndarray, np.ndarray]
 
 
-def all_partners(n: int) -> np.ndarray:
-    """(n, n-1) every other point, for the exact repulsion."""
-    j = np.arange(n - 1, dtype=np.int64)[None, :]
-    return j + (j >= np.arange(n)[:, None])
+def attraction_edges(P: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, p) of the symmetric P's upper triangle: every attracting pair once."""
+    upper = sp.triu(P, k=1, format="coo")
+    return upper.row.astype(np.int64), upper.col.astype(np.int64), upper.data.astype(np.float64)
 
 
-def sampled_partners(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, m) partners drawn uniformly among the other points, for the sampled repulsion."""
-    return (np.arange(n)[:, None] + rng.integers(1, n, size=(n, m))) % n
+def all_pairs(n: int) -> Pairs:
+    """Every pair i < j once, for the exact repulsion."""
+    rows, cols = np.triu_indices(n, 1)
+    return rows.astype(np.int64), cols.astype(np.int64)
 
 
-def tsne_gradient(Y: np.ndarray, P: sp.csr_matrix, partners: np.ndarray, exaggeration: float = 1.0,
-                  scale: float = 1.0) -> np.ndarray:
-    """Euclidean gradient of KL(P‖Q) with Poincaré t-SNE kernel; exact when `partners` is `all_partners(n)`."""
+def sampled_pairs(n: int, m: int, rng: np.random.Generator) -> Pairs:
+    """n·m pairs: every point with m partners drawn uniformly among the others, for the sampled repulsion."""
+    rows = np.repeat(np.arange(n, dtype=np.int64), m)
+    return rows, (rows + rng.integers(1, n, size=n * m)) % n
+
+
+def _forces(Y: np.ndarray, ia: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: np.ndarray, inv_s2: float,
+            attract: bool) -> tuple[np.ndarray, float]:
+    """Summed pair forces on every point and Σ w over the pairs (see `_pair_forces`)."""
+    out, wsum = np.zeros((_CHUNKS, *Y.shape)), np.zeros(_CHUNKS)
+    bounds = np.linspace(0, len(rows), _CHUNKS + 1).astype(np.int64)
+    _KERNELS[len(Y) >= _PARALLEL_MIN](Y, ia, rows, cols, p, inv_s2, attract, bounds, out, wsum)
+    return out.sum(axis=0), float(wsum.sum())
+
+
+def tsne_gradient(Y: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray], pairs: Pairs,
+                  exaggeration: float = 1.0, scale: float = 1.0) -> np.ndarray:
+    """Euclidean gradient of KL(P‖Q), q ∝ 1 / (1 + d²/scale²) on Poincaré distances d, P by `attraction_edges`.
+
+    Exact when `pairs` is `all_pairs(n)`; with `sampled_pairs` the repulsion and its normaliser are estimated
+    from the same pairs (the sampling rate cancels in their ratio).
+    """
     Y = np.ascontiguousarray(Y, dtype=np.float64)
-    attract, repel, wsum = np.empty_like(Y), np.empty_like(Y), np.empty(len(Y))
-    attraction, repulsion = _KERNELS[len(Y) >= _PARALLEL_MIN]
+    ia = 1.0 / np.maximum(1.0 - np.einsum("ij,ij->i", Y, Y), geometry.TINY)
     inv_s2 = 1.0 / (scale * scale)
-    attraction(Y, P.indptr, P.indices, P.data, inv_s2, attract)
-    repulsion(Y, partners, inv_s2, repel, wsum)
-    return exaggeration * attract - (2.0 / wsum.sum()) * repel  # partner sampling rate cancels in the ratio
+    attract, _ = _forces(Y, ia, *edges, inv_s2, True)
+    repel, wsum = _forces(Y, ia, *pairs, np.empty(0), inv_s2, False)
+    return 2.0 * exaggeration * attract - repel / wsum
 
 
 class RiemannianDescent:
-    """openTSNE's gradient descent (momentum, per-coordinate gains) along the Poincaré ball's geodesics."""
+    """openTSNE's gradient descent (momentum, per-coordinate gains) along the Poincaré ball's geodesics.
 
-    def __init__(self, eps: float = geometry.EPS, min_gain: float = 0.01):
+    No point moves farther than `max_step` (hyperbolic length) in one step: momentum and gains can otherwise
+    fling a lone point towards the rim, where nothing pulls it back within the remaining iterations.
+    """
+
+    def __init__(self, eps: float = geometry.EPS, min_gain: float = 0.01, max_step: float = np.inf):
         self.eps = eps
         self.min_gain = min_gain
+        self.max_step = max_step
         self.update: np.ndarray | None = None
         self.gains: np.ndarray | None = None
 
     def step(self, Y: np.ndarray, grad: np.ndarray, learning_rate: float, momentum: float) -> np.ndarray:
-        """One step: Riemannian gradient (1 - |y|²)²/4 · grad, momentum, exponential map, projection."""
+        """One step: Riemannian gradient (1 - |y|²)²/4 · grad, momentum, step cap, exponential map, projection."""
         if self.update is None:
             self.update, self.gains = np.zeros_like(Y), np.ones_like(Y)
-        grad = grad * ((1.0 - np.einsum("ij,ij->i", Y, Y)) ** 2 / 4.0)[:, None]
+        a = 1.0 - np.einsum("ij,ij->i", Y, Y)
+        grad = grad * (a * a / 4.0)[:, None]
         same = np.sign(grad) == np.sign(self.update)
         self.gains = np.maximum(np.where(same, self.gains * 0.8, self.gains + 0.2), self.min_gain)
         self.update = momentum * self.update - learning_rate * self.gains * grad
         self.update = np.nan_to_num(self.update, posinf=1e300, neginf=-1e300)  # steps beyond float range saturate
+        length = 2.0 * np.hypot(self.update[:, 0], self.update[:, 1]) / np.maximum(a, geometry.TINY)
+        self.update *= np.minimum(1.0, self.max_step / np.maximum(length, geometry.TINY))[:, None]
         return geometry.project(geometry.expmap(Y, self.update), self.eps)
 
 
-def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 750, early_exaggeration_iter: int = 250,
+def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 250, early_exaggeration_iter: int = 250,
                     early_exaggeration: float = 12.0, learning_rate: float | str = "auto",
-                    partners: Callable[[], np.ndarray], eps: float = geometry.EPS, scale: float = 1.0) -> np.ndarray:
+                    pairs: Callable[[], Pairs], eps: float = geometry.EPS, scale: float = 1.0) -> np.ndarray:
     """Optimise a disk layout from Y against P: exaggerated phase (momentum 0.5), then the plain one (0.8).
 
-    `learning_rate` "auto" is n / early_exaggeration in the first phase and a hundredth of it in the second,
+    `learning_rate` "auto" is n / early_exaggeration in the first phase and a tenth of it in the second,
     times scale² (the kernel's distances are d / scale, so its gradients grow as 1 / scale²).
     """
     n = len(Y)
-    descent = RiemannianDescent(eps)
+    descent = RiemannianDescent(eps, max_step=_MAX_STEP * scale)
     Y = geometry.project(np.asarray(Y, dtype=np.float64), eps)
     auto = max(n / early_exaggeration, 50.0) * scale * scale
-    phases = ((early_exaggeration_iter, early_exaggeration, 0.5, auto), (n_iter, 1.0, 0.8, auto * _PLAIN_LR))
-    with _torch_threads(1):
-        for iters, exaggeration, momentum, lr in phases:
-            lr = lr if learning_rate == "auto" else float(learning_rate)
-            for _ in range(iters):
-                Y = descent.step(Y, tsne_gradient(Y, P, partners(), exaggeration, scale), lr, momentum)
+    phases = ((early_exaggeration_iter, early_exaggeration, 0.5, auto),
+              (n_iter, 1.0, 0.8, auto * _PLAIN_LR))
+    edges = attraction_edges(P)
+    for iters, alpha, momentum, lr in phases:
+        lr = lr if learning_rate == "auto" else float(learning_rate)
+        for _ in range(iters):
+            Y = descent.step(Y, tsne_gradient(Y, edges, pairs(), alpha, scale), lr, momentum)
     return Y
-
-
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run torch on n threads for a while: the optimiser's small elementwise steps only lose by threading."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- UMAP
@@ -235,10 +247,10 @@ class PoincareMap(BaseEstimator):
     `center_class` (a label, needs `labels` in `fit`) overrides it with that class's medoid.
     `metric` is the embedding-space metric of the graph built when `fit` gets none. `scale` (t-SNE) is the
     kernel's unit of hyperbolic distance, w = 1 / (1 + d²/scale²): at 1 most points settle near the rim; the
-    default 0.3 keeps the layout readable (median radius ≈ 0.6 on digits) with the same trustworthiness.
+    default 0.3 keeps the layout readable (median radius ≈ 0.85 on digits) with the same trustworthiness.
     """
 
-    def __init__(self, method: str = "tsne", perplexity: float = 30, n_iter: int = 750,
+    def __init__(self, method: str = "tsne", perplexity: float = 15, n_iter: int = 250,
                  early_exaggeration_iter: int = 250, early_exaggeration: float = 12,
                  learning_rate: float | str = "auto", negative_samples: int = 32, exact_max: int = 1000,
                  n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = None,
@@ -294,13 +306,13 @@ class PoincareMap(BaseEstimator):
             return hyperbolic_umap(X, knn, self.n_neighbors, self.min_dist, self.n_epochs, self.random_state)
         n = len(X)
         rng = np.random.default_rng(self.random_state)
-        exact = all_partners(n) if n <= self.exact_max else None
+        exact = all_pairs(n) if n <= self.exact_max else None
         m = min(self.negative_samples, n - 1)
-        partners = (lambda: exact) if exact is not None else (lambda: sampled_partners(n, m, rng))
+        pairs = (lambda: exact) if exact is not None else (lambda: sampled_pairs(n, m, rng))
         return hyperbolic_tsne(tsne_affinities(knn, X, self.perplexity), initial_layout(X, self.random_state),
                                n_iter=self.n_iter, early_exaggeration_iter=self.early_exaggeration_iter,
                                early_exaggeration=self.early_exaggeration, learning_rate=self.learning_rate,
-                               partners=partners, eps=self.eps, scale=self.scale)
+                               pairs=pairs, eps=self.eps, scale=self.scale)
 
     def _center_point(self, Y: np.ndarray, knn: KNNGraph, labels: Sequence | None) -> np.ndarray | None:
         """The disk point the isometry moves to the centre (None: leave the layout as it is)."""
