@@ -9,7 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import DinoscopeError
 
-MAP_NAMES = ("pca", "tsne", "umap", "poincare")
+MAP_NAMES = ("pca", "tsne", "umap", "poincare", "param_umap", "param_tsne", "param_poincare")
+DEFAULT_MAPS = ("pca", "tsne", "umap", "poincare")
+# Learned maps and the non-parametric map each learns from (fitted first, in the same maps stage).
+TEACHERS = {"param_umap": "umap", "param_tsne": "tsne", "param_poincare": "poincare"}
 
 
 class _Strict(BaseModel):
@@ -72,8 +75,8 @@ class PoincareSettings(_Strict):
     """The hyperbolic map: t-SNE on Poincaré distances (default) or umap-learn's hyperboloid output."""
 
     method: Literal["tsne", "umap"] = "tsne"
-    perplexity: float = Field(30.0, gt=0)
-    n_iter: int = Field(750, ge=50)
+    perplexity: float = Field(15.0, gt=0)
+    n_iter: int = Field(250, ge=50)
     early_exaggeration_iter: int = Field(250, ge=0)
     scale: float = Field(0.3, gt=0, description="t-SNE kernel's unit of hyperbolic distance; 1 pushes to the rim")
     n_neighbors: int = Field(15, ge=2)
@@ -87,20 +90,53 @@ class PoincareSettings(_Strict):
         return None if isinstance(value, str) and value.lower() == "none" else value
 
 
+class LearnedMapSettings(_Strict):
+    """A learned map's network and training (see `maps.parametric`); `device` auto uses the GPU when there is one."""
+
+    hidden: int = Field(256, ge=2, description="units per hidden layer")
+    layers: int = Field(2, ge=1, description="hidden layers")
+    batch_size: int = Field(512, ge=8)
+    learning_rate: float = Field(1e-3, gt=0)
+    device: str = "auto"
+
+
+class StudentSettings(LearnedMapSettings):
+    """A learned map that regresses its teacher's coordinates, early-stopped on a held-out share."""
+
+    max_epochs: int = Field(200, ge=1)
+    patience: int = Field(12, ge=1)
+    validation: float = Field(0.1, gt=0, lt=0.5)
+
+
+class ParamUMAPSettings(LearnedMapSettings):
+    """Parametric UMAP: warm start on the UMAP map, then UMAP's loss on the shared graph plus a pull to the map."""
+
+    n_neighbors: int = Field(15, ge=2)
+    min_dist: float = Field(0.1, ge=0)
+    n_epochs: int = Field(50, ge=0)
+    warm_epochs: int = Field(100, ge=1)
+    negative_samples: int = Field(5, ge=1)
+    teacher_weight: float = Field(0.1, ge=0)
+
+
 class MapSettings(_Strict):
-    maps: list[str] = Field(default_factory=lambda: list(MAP_NAMES), min_length=1)
+    maps: list[str] = Field(default_factory=lambda: list(DEFAULT_MAPS), min_length=1)
     pca: PCASettings = Field(default_factory=PCASettings)
     tsne: TSNESettings = Field(default_factory=TSNESettings)
     umap: UMAPSettings = Field(default_factory=UMAPSettings)
     poincare: PoincareSettings = Field(default_factory=PoincareSettings)
+    param_umap: ParamUMAPSettings = Field(default_factory=ParamUMAPSettings)
+    param_tsne: StudentSettings = Field(default_factory=StudentSettings)
+    param_poincare: StudentSettings = Field(default_factory=StudentSettings)
 
     @field_validator("maps")
     @classmethod
     def _known(cls, maps: list[str]) -> list[str]:
+        """Known names, each once, every learned map's teacher added before it."""
         unknown = [m for m in maps if m not in MAP_NAMES]
         if unknown:
             raise ValueError(f"unknown map {unknown[0]!r}; choose from {', '.join(MAP_NAMES)}")
-        return list(dict.fromkeys(maps))
+        return list(dict.fromkeys(name for m in maps for name in (TEACHERS.get(m), m) if name))
 
 
 class MetricSettings(_Strict):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts
-from .config import Settings
+from .config import TEACHERS, Settings
 from .console import say, warn
 from .errors import DinoscopeError
 from .rundir import RunDir, atomic_path, fingerprint, write_json
@@ -59,6 +59,7 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         model_key = mod.model_dump(mode="json", exclude={"threads", "device", "weights"})
         model_key["weights"] = _weights_identity(mod.weights)
         model_key["seed"] = settings.seed if mod.random_weights else None  # random weights are drawn from it
+        model_key["preprocess"] = 2  # float resize shared with the exported model (export.py); 1 rounded to uint8
     key = fingerprint({"data": dataset.fingerprint, "model": model_key})
     if run.is_fresh("extract", key, ["embeddings.parquet"]):
         say("extract", f"up to date ({len(dataset)} items)")
@@ -151,22 +152,26 @@ def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> b
 
 
 def _map_key(up: str, settings: Settings, name: str) -> str:
-    """A map's own cache key: the graph it reads, its settings and the seed."""
+    """A map's own cache key: the graph it reads, its settings, the seed and its teacher's key (learned maps)."""
     own = getattr(settings.maps, name, None)
+    teacher = _map_key(up, settings, TEACHERS[name]) if name in TEACHERS else None
     return fingerprint({"neighbors": up, "map": name, "settings": own.model_dump(mode="json") if own else None,
-                        "seed": settings.seed})
+                        "seed": settings.seed, **({"teacher": teacher} if teacher else {})})
 
 
-def _fit(estimator, emb: artifacts.Embeddings, graph) -> np.ndarray:
-    """Fit one map on the shared graph; maps that can use the labels (centring on a class) get them."""
-    takes_labels = "labels" in inspect.signature(estimator.fit_transform).parameters
-    extra = {"labels": emb.labels} if takes_labels else {}
-    Y = np.asarray(estimator.fit_transform(emb.vectors, knn=graph, **extra))
+def _fit(estimator, emb: artifacts.Embeddings, graph, teacher: np.ndarray | None = None,
+         progress: bool = False) -> np.ndarray:
+    """Fit one map on the shared graph; maps that can use the labels (centring on a class), a teacher's
+    coordinates (learned maps) or a progress bar get them."""
+    accepts = inspect.signature(estimator.fit_transform).parameters
+    extra = {"labels": emb.labels, "teacher": teacher, "progress": progress}
+    Y = np.asarray(estimator.fit_transform(emb.vectors, knn=graph, **{k: v for k, v in extra.items() if k in accepts}))
     return Y if Y.dtype == np.float64 else Y.astype(np.float32)  # disk maps keep float64 near the boundary
 
 
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
-    """embeddings + graph → maps.parquet and models/<map>.pkl; refits only the maps whose key changed."""
+    """embeddings + graph → maps.parquet, models/<map>.pkl (and .pt for learned maps); refits only the maps
+    whose key changed, teachers before their students."""
     from .maps import build_map
     from .neighbors import load_graph
 
@@ -174,7 +179,8 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     names = list(dict.fromkeys(settings.maps.maps))
     keys = {m: _map_key(up, settings, m) for m in names}
     key = fingerprint(keys)
-    if run.is_fresh("maps", key, ["maps.parquet"]):
+    outputs = ["maps.parquet"] + [f"models/{m}.pt" for m in names if m in TEACHERS]
+    if run.is_fresh("maps", key, outputs):
         say("maps", f"up to date ({', '.join(names)})")
         return False
     emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
@@ -183,20 +189,24 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     _, coords = artifacts.read_maps(run.file("maps.parquet"))
     done: dict[str, dict] = {}
     for name in names:
-        if old.get(name, {}).get("key") == keys[name] and name in coords:
+        saved = name not in TEACHERS or run.file(f"models/{name}.pt").is_file()
+        if old.get(name, {}).get("key") == keys[name] and name in coords and saved:
             done[name] = old[name]
             say("maps", f"{name}: up to date")
             continue
         estimator = build_map(name, settings.maps, settings.seed)
         t0 = time.perf_counter()
-        coords[name] = _fit(estimator, emb, graph)
+        coords[name] = _fit(estimator, emb, graph, coords.get(TEACHERS.get(name, "")), progress)
         seconds = time.perf_counter() - t0
         with atomic_path(run.file(f"models/{name}.pkl")) as tmp:
             tmp.write_bytes(pickle.dumps(estimator))
+        if name in TEACHERS:  # a learned map: its TorchScript module too (see `run_models`)
+            with atomic_path(run.file(f"models/{name}.pt")) as tmp:
+                estimator.save(tmp)
         done[name] = {"key": keys[name], "seconds": round(seconds, 3)}
         say("maps", f"{name}: {seconds:.1f}s")
     artifacts.write_maps(run.file("maps.parquet"), emb.ids, {m: coords[m] for m in names})
-    run.mark_done("maps", key, sum(d["seconds"] for d in done.values()), ["maps.parquet"], maps=done)
+    run.mark_done("maps", key, sum(d["seconds"] for d in done.values()), outputs, maps=done)
     return True
 
 
@@ -226,6 +236,8 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
             figures.update(hierarchy_figures(emb.vectors, coords[name], emb.labels, superclasses, k=ms.k,
                                              sample=ms.sample, seed=settings.seed))
         per_map[name] = {**figures, "seconds": rec["seconds"]}
+        if name in TEACHERS:
+            per_map[name]["heldout"] = _heldout(run, settings, emb, name, coords[TEACHERS[name]], distance)
     timings = {s: run.stage(s)["seconds"] for s in ("extract", "neighbors", "maps") if run.stage(s)}
     write_json(run.file("metrics.json"), {
         "random_weights": bool(run.manifest.get("random_weights")),
@@ -237,6 +249,21 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     run.mark_done("metrics", key, time.perf_counter() - t0, ["metrics.json"])
     say("metrics", ", ".join(f"{m}: T={v['trustworthiness']:.3f}" for m, v in per_map.items()))
     return True
+
+
+def _heldout(run: RunDir, settings: Settings, emb: artifacts.Embeddings, name: str, teacher: np.ndarray,
+             distance) -> dict:
+    """A learned map refitted on 90 % of the points, placing the other 10 % (see `maps.heldout`)."""
+    from .maps import build_map
+    from .maps.heldout import heldout_figures
+    from .neighbors import load_graph
+
+    figures = heldout_figures(build_map(name, settings.maps, settings.seed), emb.vectors, emb.labels,
+                              load_graph(run.file("neighbors.npz")), teacher, k=settings.metrics.k,
+                              seed=settings.seed, metric=settings.neighbors.metric, map_distance=distance)
+    say("metrics", f"{name}: placed {figures['n_placed']} held-out points, kNN recall {figures['knn_recall']:.3f}, "
+        f"agreement with {TEACHERS[name]} {figures['agreement']:.3f}")
+    return figures
 
 
 def image_reader(settings: Settings, ids: list[str]):

@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 from . import artifacts  # noqa: E402
 from .rundir import RunDir, atomic_path  # noqa: E402
 
-MAP_TITLES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "poincare": "Poincaré disk"}
+MAP_TITLES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "poincare": "Poincaré disk",
+              "param_umap": "parametric UMAP", "param_tsne": "learned t-SNE", "param_poincare": "learned Poincaré disk"}
 RANDOM_BANNER = "RANDOM WEIGHTS: untrained backbone, not a real result"
 MAX_LEGEND = 20
 
@@ -151,3 +152,41 @@ def _stamp(fig, subtitle: str, random_weights: bool) -> None:
     fig.text(0.01, 0.005, subtitle, fontsize=8, color="#555555", ha="left", va="bottom")
     if random_weights:
         fig.suptitle(RANDOM_BANNER, color="#b00020", fontsize=11, fontweight="bold", y=1.06)
+
+
+def plot_placed(run: RunDir, name: str, xy: np.ndarray, labels: list[str | None] | None) -> str:
+    """plots/placed_<name>.png: the run's map in grey and the placed points over it, coloured by label."""
+    from .maps import MAP_DISTANCES
+
+    _, coords = artifacts.read_maps(run.file("maps.parquet"))
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    base = coords.get(name, np.zeros((0, 2)))
+    ax.scatter(base[:, 0], base[:, 1], s=float(np.clip(3000 / max(len(base), 1), 0.5, 12)), c="#d0d0d0",
+               linewidths=0, label=f"run ({len(base)})")
+    codes, names, colours = _colours(labels)
+    size = float(np.clip(6000 / max(len(xy), 1), 6, 40))
+    groups = [(f"placed {n}", codes == i, colours[i]) for i, n in enumerate(names)] if names else []
+    groups += [("placed" if not names else "placed, unlabelled", codes < 0 if names else np.ones(len(xy), bool),
+                "#4c72b0")]
+    for label, mask, colour in groups:
+        if mask.any():
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=colour, edgecolors="black", linewidths=0.4,
+                       label=f"{label} ({int(mask.sum())})")
+    if len(names) <= MAX_LEGEND:
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    ax.set_title(f"{MAP_TITLES.get(name, name)}: {len(xy)} new points placed", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_aspect("equal", adjustable="datalim")
+    if name in MAP_DISTANCES:
+        from matplotlib.patches import Circle
+
+        ax.add_patch(Circle((0, 0), 1.0, fill=False, color="#555555", linewidth=1.0))
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-1.05, 1.05)
+    model = (run.stage("extract") or {}).get("model") or "precomputed embeddings"
+    _stamp(fig, f"{model} · {len(base)} run images · {len(xy)} placed", bool(run.manifest.get("random_weights")))
+    path = f"plots/placed_{name}.png"
+    _save(fig, run.file(path))
+    return path

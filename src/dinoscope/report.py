@@ -86,6 +86,7 @@ def render_report(run: RunDir) -> str:
                  "higher is better for every figure but seconds.</p>")
     mrows = [[MAP_TITLES.get(m, m)] + [v.get(c) for c, _ in METRIC_COLUMNS] for m, v in metrics["maps"].items()]
     parts.append(_table(["map"] + [h for _, h in METRIC_COLUMNS], mrows))
+    parts += _heldout_section(metrics)
     timings = [[stage, rec.get("seconds")] for stage, rec in manifest["stages"].items()]
     parts += ["<h2>Timings</h2>", _table(["stage", "seconds"], timings)]
     if ext.get("images_per_s"):
@@ -97,6 +98,21 @@ def render_report(run: RunDir) -> str:
         parts += [f"<h2>Skipped images ({len(skipped)})</h2>",
                   _table(["id", "reason"], [[s["id"], s["reason"]] for s in skipped[:200]])]
     return "\n".join(parts) + "\n"
+
+
+def _heldout_section(metrics: dict) -> list[str]:
+    """The learned maps placing points they never saw (metrics.json maps[name]["heldout"]), when there are any."""
+    held = {m: v["heldout"] for m, v in metrics["maps"].items() if v.get("heldout")}
+    if not held:
+        return []
+    k = metrics["k"]
+    rows = [[MAP_TITLES.get(m, m), h["n_placed"], h["knn_recall"], h["trustworthiness"], h["knn_accuracy"],
+             h["agreement"], h["fit_seconds"]] for m, h in held.items()]
+    return [f"<h3>Placing new images (held out)</h3><p class=muted>Each learned map refitted on 90 % of the images "
+            f"places the other 10 %; figures over each placed image's {k} nearest fitted images. Agreement: share "
+            f"of those that are also its {k} nearest on the non-parametric map fitted on all images.</p>",
+            _table(["map", "placed", f"{k}-NN recall", "trustworthiness", f"{k}-NN accuracy",
+                    "agreement with the non-parametric map", "fit seconds"], rows)]
 
 
 def _agreement(c: dict) -> str:

@@ -52,7 +52,11 @@ def learned_map_paths(run: RunDir) -> dict[str, Path]:
 
 def load_learned_maps(run: RunDir, device: str = "cpu") -> dict:
     """The run's learned maps as loaded TorchScript modules (name → module), in eval mode on `device`."""
+    import warnings
+
     import torch
 
-    return {name: torch.jit.load(str(path), map_location=device).eval()
-            for name, path in learned_map_paths(run).items()}
+    with warnings.catch_warnings():  # torch 2.14 deprecates TorchScript; the learned-map contract still uses it
+        warnings.simplefilter("ignore", FutureWarning)
+        return {name: torch.jit.load(str(path), map_location=device).eval()
+                for name, path in learned_map_paths(run).items()}

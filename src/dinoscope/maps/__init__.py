@@ -9,16 +9,20 @@ import numpy as np
 from .. import geometry
 from ..config import MapSettings
 from ..errors import DinoscopeError
+from .parametric import ParametricPoincare, ParametricTSNE, ParametricUMAP
 from .pca import PCAMap
 from .poincare import PoincareMap
 from .tsne import TSNEMap
 from .umap import UMAPMap
 
-MAPS = {"pca": PCAMap, "tsne": TSNEMap, "umap": UMAPMap, "poincare": PoincareMap}
+MAPS = {"pca": PCAMap, "tsne": TSNEMap, "umap": UMAPMap, "poincare": PoincareMap, "param_umap": ParametricUMAP,
+        "param_tsne": ParametricTSNE, "param_poincare": ParametricPoincare}
 # Maps whose coordinates are not Euclidean: their faithfulness is measured with their own distance.
-MAP_DISTANCES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"poincare": geometry.pairwise_distances}
+MAP_DISTANCES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "poincare": geometry.pairwise_distances, "param_poincare": geometry.pairwise_distances}
 
-__all__ = ["MAPS", "MAP_DISTANCES", "PCAMap", "PoincareMap", "TSNEMap", "UMAPMap", "build_map", "map_distance"]
+__all__ = ["MAPS", "MAP_DISTANCES", "PCAMap", "ParametricPoincare", "ParametricTSNE", "ParametricUMAP", "PoincareMap",
+           "TSNEMap", "UMAPMap", "build_map", "map_distance"]
 
 
 def map_distance(name: str) -> str | Callable[[np.ndarray, np.ndarray], np.ndarray]:

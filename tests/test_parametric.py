@@ -1,0 +1,140 @@
+"""Learned maps: students of t-SNE and the disk, parametric UMAP, their TorchScript modules and held-out figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.manifold import trustworthiness
+
+from dinoscope import geometry
+from dinoscope.config import MapSettings
+from dinoscope.errors import DinoscopeError
+from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PCAMap, build_map
+from dinoscope.maps.heldout import heldout_figures, placement_figures, split, subgraph
+from dinoscope.neighbors import knn_graph
+
+FAST_STUDENT = dict(max_epochs=60, patience=8)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """500 digits to fit on, 100 to place, their labels, and a stand-in teacher layout (PCA of all 600)."""
+    X, y = load_digits(return_X_y=True)
+    X = X[:600].astype(np.float32)
+    teacher = PCAMap().fit_transform(X).astype(np.float64)
+    return X[:500], X[500:], y[:600], teacher
+
+
+def _disk(Y: np.ndarray) -> np.ndarray:
+    """A Euclidean layout squeezed into the disk (radius < 0.9) to stand in for a Poincaré teacher."""
+    r = np.linalg.norm(Y, axis=1, keepdims=True)
+    return 0.9 * np.tanh(r / r.max() * 2) * Y / np.maximum(r, 1e-12)
+
+
+def test_tsne_student_learns_its_teacher_and_places_new_points(digits):
+    X, X_new, _, teacher = digits
+    m = ParametricTSNE(**FAST_STUDENT)
+    Y = m.fit_transform(X, teacher=teacher[:500])
+    assert Y.shape == (500, 2) and Y.dtype == np.float32
+    assert m.training_["epochs"] <= 60
+    # a smooth teacher: the student reproduces it closely, also on points it never saw
+    scale = np.abs(teacher).max()
+    assert np.median(np.linalg.norm(Y - teacher[:500], axis=1)) < 0.1 * scale
+    assert np.median(np.linalg.norm(m.transform(X_new) - teacher[500:], axis=1)) < 0.15 * scale
+    np.testing.assert_array_equal(ParametricTSNE(**FAST_STUDENT).fit_transform(X, teacher=teacher[:500]), Y)
+
+
+def test_poincare_student_stays_inside_the_disk(digits):
+    X, X_new, _, teacher = digits
+    T = _disk(teacher)
+    m = ParametricPoincare(**FAST_STUDENT).fit(X, teacher=T[:500])
+    d = geometry.distance(m.embedding_.astype(np.float64), T[:500])
+    assert np.median(d) < 0.3  # hyperbolic distance to the teacher's point
+    assert np.median(geometry.distance(m.transform(X_new).astype(np.float64), T[500:])) < 0.5  # never seen
+    huge = m.transform(np.full((3, 64), 1e6, np.float32))
+    assert np.all(np.linalg.norm(huge.astype(np.float64), axis=1) <= 1 - geometry.EPS + 1e-7)
+    with pytest.raises(DinoscopeError, match="inside the unit disk"):
+        ParametricPoincare().fit(X, teacher=teacher[:500] * 10)
+
+
+@pytest.mark.slow  # umap-learn's numba compilation on first use
+def test_parametric_umap_keeps_neighbourhoods(digits):
+    X, X_new, _, teacher = digits
+    graph = knn_graph(X, k=30)
+    m = ParametricUMAP(n_epochs=15, warm_epochs=20)
+    Y = m.fit_transform(X, knn=graph)  # without a teacher: UMAP's loss alone
+    assert Y.shape == (500, 2) and m.training_["warm_epochs"] == 0
+    assert trustworthiness(X, Y, n_neighbors=10, metric="cosine") > 0.85
+    pulled = ParametricUMAP(n_epochs=5, warm_epochs=20, teacher_weight=1.0).fit(X, knn=graph, teacher=teacher[:500])
+    assert pulled.training_["warm_epochs"] > 0
+    off = lambda Y: np.median(np.linalg.norm(Y - teacher[500:], axis=1))  # noqa: E731
+    assert off(pulled.transform(X_new)) < 0.5 * off(m.transform(X_new))  # the pull makes it agree with the teacher
+
+
+def test_torchscript_module_matches_transform(digits, tmp_path):
+    X, X_new, _, teacher = digits
+    for m, T in ((ParametricTSNE(max_epochs=3), teacher[:500]),
+                 (ParametricPoincare(max_epochs=3), _disk(teacher)[:500])):
+        m.fit(X, teacher=T)
+        m.save(tmp_path / "map.pt")
+        module = torch.jit.load(str(tmp_path / "map.pt"))
+        with torch.no_grad():
+            out = module(torch.from_numpy(X_new[:7]))  # another batch size than the trace's example
+        assert out.dtype == torch.float32 and out.shape == (7, 2)
+        np.testing.assert_allclose(out.numpy(), m.transform(X_new[:7]), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_input_is_refused(digits):
+    X, _, _, teacher = digits
+    with pytest.raises(DinoscopeError, match="teacher"):
+        ParametricTSNE().fit(X)
+    with pytest.raises(DinoscopeError, match=r"shape \(500, 2\)"):
+        ParametricTSNE().fit(X, teacher=teacher[:10])
+    with pytest.raises(DinoscopeError, match="64-D"):
+        ParametricTSNE(max_epochs=2).fit(X, teacher=teacher[:500]).transform(X[:, :5])
+    with pytest.raises(DinoscopeError, match="kNN graph has"):
+        ParametricUMAP().fit(X, knn=knn_graph(X[:100], k=20))
+
+
+def test_settings_add_teachers_before_their_students():
+    settings = MapSettings(maps=["param_tsne", "pca", "param_poincare", "tsne"])
+    assert settings.maps == ["tsne", "param_tsne", "pca", "poincare", "param_poincare"]
+    m = build_map("param_umap", MapSettings(), seed=4)
+    assert isinstance(m, ParametricUMAP) and m.random_state == 4 and m.n_neighbors == 15
+
+
+def test_subgraph_is_the_exact_graph_of_the_kept_rows(digits):
+    X = digits[0]
+    graph = knn_graph(X, k=40)
+    keep, held = split(len(X), 0.1, seed=0)
+    assert len(held) == 50 and not set(keep) & set(held)
+    sub = subgraph(graph, keep)
+    direct = knn_graph(X[keep], k=sub.k)
+    assert sub.k >= 20
+    np.testing.assert_allclose(sub.distances, direct.distances, atol=1e-6)  # digits have ties: compare distances
+    assert (sub.indices == direct.indices).mean() > 0.95
+
+
+def test_placement_figures_of_a_perfect_and_a_random_map():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    labels = (X[:, 0] > 0).astype(str).tolist()
+    perfect = placement_figures(X[:300], X[:300], X[300:], X[300:], X[:300], X[300:], labels[:300], labels[300:],
+                                metric="euclidean")
+    assert perfect["knn_recall"] == 1.0 and perfect["trustworthiness"] == 1.0 and perfect["agreement"] == 1.0
+    assert perfect["knn_accuracy"] > 0.9
+    noise = rng.normal(size=(400, 2))
+    bad = placement_figures(X[:300], noise[:300], X[300:], noise[300:], X[:300], X[300:], labels[:300],
+                            labels[300:], metric="euclidean")
+    assert bad["knn_recall"] < 0.2 and bad["agreement"] < 0.2 and bad["trustworthiness"] < 0.7
+
+
+def test_heldout_figures_fit_on_ninety_percent(digits):
+    X, X_new, y, teacher = digits
+    X_all = np.vstack([X, X_new])
+    out = heldout_figures(ParametricTSNE(**FAST_STUDENT), X_all, [str(v) for v in y], knn_graph(X_all, k=30),
+                          teacher, seed=1)
+    assert (out["n_fit"], out["n_placed"]) == (540, 60)
+    assert out["knn_accuracy"] > 0.5 and out["agreement"] > 0.4 and out["trustworthiness"] > 0.8
