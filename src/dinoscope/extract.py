@@ -59,16 +59,26 @@ class _Batch:
     failures: list[Failure]
 
 
+def resize(batch: Tensor, resolution: int) -> Tensor:
+    """(B, 3, H, W) uint8 -> (B, 3, R, R) float in 0..255: antialiased bicubic, width then height, each pass
+    clamped to 0..255 like PIL's 8-bit passes (within one grey level of PIL, which also rounds).
+
+    Plain float operations with no shape-dependent branch, so eager extraction, TorchScript and ONNX Runtime
+    (export.py) compute the same pixels; rounding between passes would turn their last-bit float differences
+    into whole grey levels.
+    """
+    x = F.interpolate(batch.float(), size=(batch.shape[-2], resolution), mode="bicubic", antialias=True,
+                      align_corners=False).clamp(0, 255)
+    x = F.interpolate(x, size=(resolution, resolution), mode="bicubic", antialias=True, align_corners=False)
+    return x.clamp(0, 255)
+
+
 def preprocess(batch_uint8: Tensor, backbone: Backbone) -> Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, R, R) float normalised; bicubic with antialias, rounded like PIL."""
-    x = batch_uint8.permute(0, 3, 1, 2)
-    res = backbone.resolution
-    if x.shape[-2:] != (res, res):
-        # The uint8 kernel rounds and clamps to 0..255, as PIL's bicubic resize does.
-        x = F.interpolate(x, size=(res, res), mode="bicubic", antialias=True, align_corners=False)
+    """(B, H, W, 3) uint8 -> (B, 3, R, R) float normalised: `resize` to the backbone's resolution, then mean/std."""
+    x = resize(batch_uint8.permute(0, 3, 1, 2), backbone.resolution)
     mean = torch.tensor(backbone.mean, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(backbone.std, dtype=torch.float32).view(1, 3, 1, 1)
-    return (x.float() / 255.0 - mean) / std
+    return (x / 255.0 - mean) / std
 
 
 def preprocess_images(images: list[np.ndarray], backbone: Backbone) -> Tensor:

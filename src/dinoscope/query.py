@@ -48,11 +48,16 @@ def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None,
     else:
         picture = image if isinstance(image, np.ndarray) else read_image(image)
         rows, sims = index.search_images([picture], run_embedder(run, settings), k)
-    hits = [Hit(rank + 1, emb.ids[r], float(s), emb.labels[r] if emb.labels else None, emb.origins[r])
-            for rank, (r, s) in enumerate(zip(rows[0].tolist(), sims[0].tolist(), strict=True))]
+    hits = to_hits(emb, rows[0], sims[0])
     if grid is not None:
         _write_grid(settings, emb.ids, rows[0].tolist(), hits, grid, picture)
     return hits
+
+
+def to_hits(emb: artifacts.Embeddings, rows: np.ndarray, sims: np.ndarray) -> list[Hit]:
+    """One query's result rows and similarities (best first) as Hits."""
+    return [Hit(rank + 1, emb.ids[r], float(s), emb.labels[r] if emb.labels else None, emb.origins[r])
+            for rank, (r, s) in enumerate(zip(rows.tolist(), sims.tolist(), strict=True))]
 
 
 def _write_grid(settings: Settings, ids: list[str], rows: list[int], hits: list[Hit], path: str | Path,
