@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test lint bench clean
+.PHONY: demo test install install-test lint bench clean chromium viewer viewer-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,27 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/dinoscope demo --out runs/demo
 
-## test: install the test extras, lint, and run the whole suite (slow tests included)
-test: install-test lint
+## test: install the test extras (and Debian chromium for the viewer's browser tests), lint, run the whole suite
+test: install-test lint chromium
 	$(BIN)/pytest
+
+# The viewer's browser tests drive Debian's chromium; install it when it is missing (CI runs as root).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+## viewer: rebuild the viewer's committed assets (src/dinoscope/server/static) from viewer/ (needs Node >= 20.19)
+viewer:
+	cd viewer && npm ci --no-audit --no-fund && npm run build
+
+## viewer-check: rebuild the viewer into a scratch folder and fail if it differs from the committed assets
+VIEWER_SCRATCH ?= build/viewer-check
+viewer-check:
+	cd viewer && npm ci --no-audit --no-fund && npm run build -- --outDir ../$(VIEWER_SCRATCH) --emptyOutDir
+	diff -r $(VIEWER_SCRATCH) src/dinoscope/server/static || \
+		{ echo "the committed viewer assets are stale: run 'make viewer' and commit src/dinoscope/server/static"; exit 1; }
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks
@@ -35,6 +53,7 @@ lint: install-test
 bench: install
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/maps.py
+	$(BIN)/python benchmarks/viewer.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

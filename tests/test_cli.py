@@ -10,31 +10,23 @@ import sys
 import numpy as np
 import pytest
 
-from dinoscope.cli import main
+from conftest import cli_exit_code
 
 FAST_ARGS = ["--model", "dino-vits16", "--random-weights", "--resolution", "32", "--limit", "200", "--quiet"]
-
-
-def _exit_code(argv) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 @pytest.mark.slow
 def test_run_end_to_end_then_each_stage(tmp_path, capsys):
     out = tmp_path / "run"
-    assert _exit_code(["run", "--source", "digits", *FAST_ARGS, "--out", str(out)]) == 0
+    assert cli_exit_code(["run", "--source", "digits", *FAST_ARGS, "--out", str(out)]) == 0
     assert (out / "report.html").is_file()
     assert "report.html" in capsys.readouterr().err
     # each stage alone on the same run directory: a cache hit, then a changed setting that reruns it
     for argv in (["neighbors", str(out)], ["map", str(out)], ["metrics", str(out)], ["analyze", str(out)],
                  ["plot", str(out)], ["report", str(out)]):
-        assert _exit_code(argv) == 0, argv
+        assert cli_exit_code(argv) == 0, argv
         assert "up to date" in capsys.readouterr().err
-    assert _exit_code(["map", str(out), "--maps", "pca", "--seed", "3"]) == 0
+    assert cli_exit_code(["map", str(out), "--maps", "pca", "--seed", "3"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics["maps"]) == ["pca"]
     assert json.loads((out / "manifest.json").read_text())["settings"]["seed"] == 3
@@ -77,7 +69,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_run_alone(tmp_path, capsys):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     for name, argv, message in _bad_inputs(tmp_path):
-        code = _exit_code(["run", "--model", "dino-vits16", "--random-weights", "--quiet", "--out", str(out),
+        code = cli_exit_code(["run", "--model", "dino-vits16", "--random-weights", "--quiet", "--out", str(out),
                            *argv])
         err = capsys.readouterr().err.strip()
         assert code == 2, (name, err)
@@ -90,9 +82,9 @@ def test_incompatible_run_directory(tmp_path, capsys):
     out = tmp_path / "old"
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"format_version": 999}))
-    assert _exit_code(["plot", str(out)]) == 2
+    assert cli_exit_code(["plot", str(out)]) == 2
     assert "incompatible" in capsys.readouterr().err
-    assert _exit_code(["report", str(tmp_path / "never")]) == 2
+    assert cli_exit_code(["report", str(tmp_path / "never")]) == 2
     assert "not a dinoscope run directory" in capsys.readouterr().err
 
 
@@ -101,9 +93,9 @@ def test_stage_before_its_input_says_what_to_run(tmp_path, capsys):
     src = tmp_path / "v.npy"
     np.save(src, np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32))
     out = tmp_path / "run"
-    assert _exit_code(["extract", "--source", str(src), "--out", str(out), "--quiet"]) == 0
+    assert cli_exit_code(["extract", "--source", str(src), "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
-    assert _exit_code(["map", str(out)]) == 2
+    assert cli_exit_code(["map", str(out)]) == 2
     assert "dinoscope neighbors" in capsys.readouterr().err
     shutil.rmtree(out)
 
@@ -115,22 +107,22 @@ def test_search_by_id_image_and_vector(tmp_path, capsys):
     from dinoscope.sources import load_source
 
     out = tmp_path / "run"
-    assert _exit_code(["run", "--source", "digits", *FAST_ARGS, "--maps", "pca", "--out", str(out)]) == 0
+    assert cli_exit_code(["run", "--source", "digits", *FAST_ARGS, "--maps", "pca", "--out", str(out)]) == 0
     capsys.readouterr()
     query = tmp_path / "three.png"
     Image.fromarray(load_source("digits").read(3)).save(query)
-    assert _exit_code(["search", str(out), "--image", str(query), "-k", "4"]) == 0
+    assert cli_exit_code(["search", str(out), "--image", str(query), "-k", "4"]) == 0
     printed = capsys.readouterr()
     first = next(line for line in printed.out.splitlines() if " 1 " in line)
     assert "digits:all:00003" in first and "1.0000" in first  # the image finds itself, same backbone and weights
     assert (out / "search" / "three.png").is_file()
 
-    assert _exit_code(["search", str(out), "--id", "digits:all:00003", "-k", "3"]) == 0
+    assert cli_exit_code(["search", str(out), "--id", "digits:all:00003", "-k", "3"]) == 0
     assert "digits:all:00003" not in capsys.readouterr().out  # the query itself is left out
 
     vec = tmp_path / "v.npy"
     np.save(vec, load_vectors(out)[3])
-    assert _exit_code(["search", str(out), "--vector", str(vec), "-k", "1"]) == 0
+    assert cli_exit_code(["search", str(out), "--vector", str(vec), "-k", "1"]) == 0
     assert "digits:all:00003" in capsys.readouterr().out
 
     not_image = tmp_path / "notes.jpg"
@@ -138,7 +130,7 @@ def test_search_by_id_image_and_vector(tmp_path, capsys):
     for argv, message in ((["--id", "digits:all:99999"], "unknown id"), (["--id", "digits:all:00003", "-k", "500"],
                           "k must be"), (["--image", str(not_image)], "not a readable image"),
                           (["--image", str(query), "--id", "x"], "exactly one query")):
-        assert _exit_code(["search", str(out), *argv]) == 2, argv
+        assert cli_exit_code(["search", str(out), *argv]) == 2, argv
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
 

@@ -10,7 +10,7 @@ import click
 import typer
 
 from . import pipeline
-from .config import FLAGS, MAP_NAMES, settings_from_flags
+from .config import DEFAULT_MAPS, FLAGS, MAP_NAMES, settings_from_flags
 from .console import console, stdout
 from .errors import DinoscopeError
 
@@ -49,7 +49,8 @@ Threads = Annotated[int | None, typer.Option(help="CPU threads for inference. [d
                                              show_default=False)]
 K = Annotated[int | None, typer.Option("--k", help="Neighbours per point in the shared kNN graph. [default: 90]",
                                        show_default=False)]
-Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps. [default: {','.join(MAP_NAMES)}]",
+Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps, of {', '.join(MAP_NAMES)} (a learned "
+                                          f"param_* map brings its teacher). [default: {','.join(DEFAULT_MAPS)}]",
                                           show_default=False)]
 Perplexity = Annotated[float | None, typer.Option(help="t-SNE perplexity. [default: 30]", show_default=False)]
 NNeighbors = Annotated[int | None, typer.Option(help="UMAP n_neighbors. [default: 15]", show_default=False)]
@@ -220,6 +221,108 @@ def search(run_dir: RunArg,
 
 
 @app.command()
+def place(run_dir: RunArg,
+          source: Annotated[str, typer.Option("--source", "-s", help="New images: a folder, .npz/.npy images, or "
+                                              ".npy/.npz/.parquet embeddings made like the run's.",
+                                              show_default=False)],
+          split: Split = None, device: Device = None, quiet: Quiet = False) -> None:
+    """Put new images on RUN's learned maps in one forward pass, without refitting.
+
+    Embeds them with the run's own backbone and settings, writes RUN/placed.parquet (id, source, label,
+    <map>_x, <map>_y) and RUN/plots/placed_<map>.png (the run's map in grey, the new points on top).
+    Fit the learned maps first with --maps param_umap,param_tsne,param_poincare.
+
+    [bold]Examples[/]
+
+      dinoscope map runs/photos --maps param_umap,param_tsne,param_poincare
+
+      dinoscope place runs/photos --source ~/photos/today
+
+      dinoscope place runs/mine --source new_vectors.npy
+    """
+    from rich.table import Table
+
+    from .place import place as place_points
+
+    placed = place_points(run_dir, source, split=split or "all", device=device, progress=not quiet)
+    n = len(placed.ids)
+    table = Table("map", "placed", "ms", "points/s", "plot")
+    for name, seconds in placed.seconds.items():
+        table.add_row(name, str(n), f"{seconds * 1000:.1f}", f"{n / max(seconds, 1e-9):,.0f}",
+                      str(placed.plots[name]))
+    stdout().print(table)
+    if placed.embed_seconds:
+        console.print(f"embedded {n} images in {placed.embed_seconds:.1f}s")
+    console.print(f"[bold green]done[/] {placed.path}")
+
+
+@app.command("export")
+def export_(run_dir: RunArg,
+            format: Annotated[str, typer.Option(
+                "--format", "-f", help="torchscript | onnx | triton (LibTorch) | triton-onnx (ONNX Runtime).")
+            ] = "triton",
+            out: Annotated[Path | None, typer.Option(
+                "--out", "-o", help="Folder to write. [default: RUN/export/FORMAT]", show_default=False)] = None,
+            name: Annotated[str, typer.Option(help="Triton model name (the model folder's name).")] = "dinoscope",
+            max_batch_size: Annotated[int, typer.Option(help="Triton max_batch_size.")] = 64) -> None:
+    """Export the run's feature extractor: uint8 images (N, H, W, 3) in; embeddings and learned-map coordinates out.
+
+    Resizing and normalising happen inside the model; batch size, height and width are dynamic; fp32.
+
+    The written model is reloaded and checked against the run's model (max abs difference 1e-4) before it is kept.
+
+    [bold]Examples[/]
+
+      dinoscope export runs/photos --format triton --out model_repository
+
+      dinoscope export runs/photos --format onnx --out deploy/
+    """
+    from .export import export_run
+
+    with console.status(f"exporting {format}"):
+        result = export_run(run_dir, format, out, name=name, max_batch_size=max_batch_size)
+    sig = result.signature
+    if sig.random_weights:
+        console.print("[bold yellow]  warning[/] the run's backbone has RANDOM weights: so does the export")
+    console.print(f"[bold green]done[/] {result.path}: outputs {', '.join(sig.outputs)} "
+                  f"(max abs difference from the run's model {result.max_abs_diff:.1e})")
+
+
+@app.command()
+def serve(run_dir: RunArg,
+          host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the service to the network.")
+                          ] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          token: Annotated[str | None, typer.Option(
+              help="Require 'Authorization: Bearer TOKEN' (or set $DINOSCOPE_TOKEN).", show_default=False)] = None,
+          max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted (413 above).")] = 20.0,
+          max_batch: Annotated[int, typer.Option(help="Most images per forward pass.")] = 32,
+          batch_wait_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with."
+                                                       )] = 5.0,
+          device: Device = None) -> None:
+    """Serve the run over HTTP: POST /embed, /search, /place; GET /health; API docs at /docs.
+
+    Concurrent requests share forward passes. Uploads are size-limited and decompression bombs refused.
+
+    [bold]Examples[/]
+
+      dinoscope serve runs/photos
+
+      DINOSCOPE_TOKEN=s3cret dinoscope serve runs/photos --host 0.0.0.0 --port 9000
+
+      curl -F image=@cat.jpg -F k=5 http://127.0.0.1:8000/search
+    """
+    import uvicorn
+
+    from .server.api import create_app
+
+    api = create_app(run_dir, token=token, max_upload_mb=max_upload_mb, max_batch=max_batch,
+                     batch_wait_ms=batch_wait_ms, device=device)
+    console.print(f"serving {run_dir} on http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def plot(run_dir: RunArg) -> None:
     """Draw RUN/plots/<map>.png and the side-by-side RUN/plots/grid.png.
 
@@ -238,16 +341,50 @@ def report(run_dir: RunArg) -> None:
 
 
 @app.command()
+def view(run_dir: RunArg,
+         export: Annotated[Path | None, typer.Option("--export", help="Write a static folder here instead of "
+                                                     "serving (works from any static file server).")] = None,
+         host: Annotated[str, typer.Option(help="Address to bind; other machines can connect only if you "
+                                                "bind a public one.")] = "127.0.0.1",
+         port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,
+         no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+         thumb_size: Annotated[int, typer.Option(help="Thumbnail size in pixels.")] = 32,
+         quiet: Quiet = False) -> None:
+    """Show every map of RUN in the browser: WebGL scatter, thumbnails on hover, neighbours, lasso selection.
+
+    The viewer's data is prepared once into RUN/viewer and RUN/thumbs and reused while the run is unchanged.
+
+    [bold]Examples[/]
+
+      dinoscope view runs/cifar10
+
+      dinoscope view runs/cifar10 --port 9000 --no-browser
+
+      dinoscope view runs/cifar10 --export site/   (then e.g. python -m http.server -d site)
+    """
+    from .server import viewer
+
+    if export is not None:
+        out = viewer.export(run_dir, export, thumb_size=thumb_size, progress=not quiet)
+        console.print(f"[bold green]done[/] static viewer: {out.resolve()}")
+        return
+    viewer.serve(run_dir, host=host, port=port, open_browser=not no_browser, thumb_size=thumb_size)
+
+
+@app.command()
 def demo(out: Out = Path("runs/demo"), quiet: Quiet = False) -> None:
-    """The offline demo: scikit-learn's digits through a random-weights DINO ViT-S/16, every stage.
+    """The offline demo: scikit-learn's digits through a random-weights DINO ViT-S/16, every stage and every map,
+    learned maps included.
 
     No download is needed. With random weights the maps show the pipeline working, not a trained model.
     (DINO v1's architecture, because an untrained DINOv2 scales every block by LayerScale's 1e-5 and so
     gives nearly the same vector for every image.)
     """
-    settings = settings_from_flags(source="digits", model="dino-vits16", random_weights=True)
+    settings = settings_from_flags(source="digits", model="dino-vits16", random_weights=True, maps=list(MAP_NAMES))
     result = pipeline.run_pipeline(out, settings, progress=not quiet)
     console.print(f"[bold green]done[/] open the report: {result.file('report.html').resolve()}")
+    console.print(f"next: dinoscope view {out}   ·   dinoscope place {out} --source NEW   ·   "
+                  f"dinoscope export {out} --format onnx   ·   dinoscope serve {out}")
 
 
 @app.command()
