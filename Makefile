@@ -53,6 +53,10 @@ lint: install-test
 bench: install
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/maps.py
+	$(BIN)/python benchmarks/analysis.py
+	$(BIN)/python benchmarks/poincare.py
+	$(BIN)/python benchmarks/place.py
+	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/viewer.py
 
 clean:
