@@ -126,7 +126,7 @@ def shard_path(shard_dir: Path, shard: int) -> Path:
     return Path(shard_dir) / f"shard-{shard:05d}.npz"
 
 
-def _read_batch(dataset: Dataset, positions: list[int], strict: bool) -> tuple[list[int], list, list[Failure]]:
+def read_batch(dataset: Dataset, positions: list[int], strict: bool) -> tuple[list[int], list, list[Failure]]:
     """Decode the items at `positions`; unreadable ones become failures (or an error when strict)."""
     kept, images, failures = [], [], []
     for pos in positions:
@@ -155,7 +155,7 @@ def _producer(dataset, backbone, plan, strict, out: queue.Queue, stop: threading
     """Background thread: decode and preprocess batches ahead of the forward pass."""
     try:
         for shard, positions in plan:
-            kept, images, failures = _read_batch(dataset, positions, strict)
+            kept, images, failures = read_batch(dataset, positions, strict)
             pixels = preprocess_images(images, backbone) if images else None
             item = _Batch(shard, kept, pixels, failures)
             while not stop.is_set():

@@ -69,8 +69,8 @@ def _embed(run: RunDir, settings, dataset, device: str | None, progress: bool) -
     """Embed a dataset's images with the run's backbone; unreadable images are skipped with a warning."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from .extract import read_batch
     from .run_models import run_embedder
-    from .sources import UnreadableImage
 
     embed = run_embedder(run, settings, device)
     kept, parts = [], []
@@ -79,15 +79,13 @@ def _embed(run: RunDir, settings, dataset, device: str | None, progress: bool) -
     with bar:
         task = bar.add_task("embedding", total=len(dataset))
         for start in range(0, len(dataset), _BATCH):
-            images = []
-            for i in range(start, min(start + _BATCH, len(dataset))):
-                try:
-                    images.append(dataset.read(i))
-                    kept.append(i)
-                except UnreadableImage as exc:
-                    warn(f"skipped {dataset.origins[i]}: {exc}")
+            rows, images, failures = read_batch(dataset, list(range(start, min(start + _BATCH, len(dataset)))),
+                                                strict=False)
+            for row, _, reason in failures:
+                warn(f"skipped {dataset.origins[row]}: {reason}")
             if images:
                 parts.append(embed(images))
+                kept += rows
             bar.update(task, advance=_BATCH)
     if not kept:
         raise DinoscopeError("none of the new images could be read; see the warnings above")
