@@ -17,24 +17,28 @@ Distance = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
 _BLOCK_ELEMENTS = 1 << 24  # comparisons per block when ranking neighbours
 
 
-def pairwise_distances(A: np.ndarray, distance: Distance = "euclidean") -> np.ndarray:
-    """The (n, n) float64 distance matrix of A's rows: 'cosine', 'euclidean' or a callable (A, B) -> matrix."""
+def pairwise_distances(A: np.ndarray, distance: Distance = "euclidean", B: np.ndarray | None = None) -> np.ndarray:
+    """The float64 distances from A's rows to B's rows (A's own when B is None): 'cosine', 'euclidean' or a
+    callable (A, B) -> matrix."""
+    B = A if B is None else B
     if callable(distance):
-        D = np.asarray(distance(A, A), dtype=np.float64)
-        if D.shape != (A.shape[0], A.shape[0]):
-            raise DinoscopeError(f"the map distance returned shape {D.shape}, expected {(A.shape[0],) * 2}")
+        D = np.asarray(distance(A, B), dtype=np.float64)
+        if D.shape != (A.shape[0], B.shape[0]):
+            raise DinoscopeError(f"the map distance returned shape {D.shape}, expected {(A.shape[0], B.shape[0])}")
         return D
     if distance not in ("cosine", "euclidean"):
         raise DinoscopeError(f"unknown distance {distance!r}; choose cosine, euclidean or pass a callable")
     from sklearn.metrics import pairwise_distances as sk_pairwise
 
-    return sk_pairwise(np.asarray(A, dtype=np.float64), metric=distance)
+    return sk_pairwise(np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64), metric=distance)
 
 
-def nearest(D: np.ndarray, k: int) -> np.ndarray:
-    """Indices of each row's k nearest columns in a square distance matrix, self (the diagonal) excluded."""
-    D = D.copy()
-    np.fill_diagonal(D, np.inf)
+def nearest(D: np.ndarray, k: int, exclude_self: bool = True) -> np.ndarray:
+    """Indices of each row's k nearest columns, nearest first; in a square matrix of a set against itself the
+    diagonal (self) is excluded unless `exclude_self` is False (rows and columns are then different points)."""
+    if exclude_self:
+        D = D.copy()
+        np.fill_diagonal(D, np.inf)
     part = np.argpartition(D, k - 1, axis=1)[:, :k]
     order = np.argsort(np.take_along_axis(D, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)

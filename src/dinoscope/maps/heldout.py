@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import DinoscopeError
-from ..metrics import Distance
+from ..metrics import Distance, nearest, pairwise_distances
 from ..neighbors import KNNGraph
 
 _BLOCK_ELEMENTS = 1 << 23  # distance entries per block of placed points
@@ -49,19 +49,6 @@ def subgraph(graph: KNNGraph, rows: np.ndarray) -> KNNGraph:
                     np.take_along_axis(graph.distances[rows], order, axis=1), graph.metric, graph.exact)
 
 
-def _distances(A: np.ndarray, B: np.ndarray, distance: Distance) -> np.ndarray:
-    if callable(distance):
-        return np.asarray(distance(A, B), dtype=np.float64)
-    from sklearn.metrics import pairwise_distances
-
-    return pairwise_distances(np.asarray(A, np.float64), np.asarray(B, np.float64), metric=distance)
-
-
-def _nearest(D: np.ndarray, k: int) -> np.ndarray:
-    part = np.argpartition(D, k - 1, axis=1)[:, :k]
-    return np.take_along_axis(part, np.argsort(np.take_along_axis(D, part, axis=1), axis=1, kind="stable"), axis=1)
-
-
 def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per row, the share of a's entries that are in b."""
     return (a[:, :, None] == b[:, None, :]).any(axis=2).mean(axis=1)
@@ -79,10 +66,11 @@ def placement_figures(X_ref: np.ndarray, Y_ref: np.ndarray, X_new: np.ndarray, Y
     block = max(1, _BLOCK_ELEMENTS // n_ref)
     for s in range(0, m, block):
         rows = slice(s, s + block)
-        D_high = _distances(X_new[rows], X_ref, metric)
-        on_map = _nearest(_distances(Y_new[rows], Y_ref, map_distance), k)
-        recall.append(_overlap(_nearest(D_high, k), on_map))
-        agree.append(_overlap(_nearest(_distances(T_new[rows], T_ref, map_distance), k), on_map))
+        D_high = pairwise_distances(X_new[rows], metric, X_ref)
+        on_map = nearest(pairwise_distances(Y_new[rows], map_distance, Y_ref), k, exclude_self=False)
+        recall.append(_overlap(nearest(D_high, k, exclude_self=False), on_map))
+        agree.append(_overlap(nearest(pairwise_distances(T_new[rows], map_distance, T_ref), k, exclude_self=False),
+                              on_map))
         target = np.take_along_axis(D_high, on_map, axis=1)
         ranks = 1 + (D_high[:, None, :] < target[:, :, None]).sum(axis=2)
         penalty += float(np.clip(ranks - k, 0, None).sum())
