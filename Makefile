@@ -36,7 +36,7 @@ chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
-## viewer: rebuild the viewer's committed assets (src/dinoscope/server/static) from viewer/ (needs Node >= 20.19)
+## viewer: rebuild the viewer's committed assets (src/dinoscope/viewer/static) from viewer/ (needs Node >= 20.19)
 viewer:
 	cd viewer && npm ci --no-audit --no-fund && npm run build
 
@@ -44,8 +44,8 @@ viewer:
 VIEWER_SCRATCH ?= build/viewer-check
 viewer-check:
 	cd viewer && npm ci --no-audit --no-fund && npm run build -- --outDir ../$(VIEWER_SCRATCH) --emptyOutDir
-	diff -r $(VIEWER_SCRATCH) src/dinoscope/server/static || \
-		{ echo "the committed viewer assets are stale: run 'make viewer' and commit src/dinoscope/server/static"; exit 1; }
+	diff -r $(VIEWER_SCRATCH) src/dinoscope/viewer/static || \
+		{ echo "the committed viewer assets are stale: run 'make viewer' and commit src/dinoscope/viewer/static"; exit 1; }
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks

@@ -43,7 +43,7 @@ from dinoscope.analysis import (
     reduce_for_clustering,
     similar_pairs,
 )
-from dinoscope.analysis.search import normalize
+from dinoscope.analysis.similarity import normalize
 from dinoscope.neighbors import KNNGraph, knn_graph
 from dinoscope.sources.memory import in_memory
 
@@ -120,13 +120,13 @@ def planted(seed: int, dup_frac: float = 0.05, flip_frac: float = 0.05, ood_frac
 
 
 def embed(images: np.ndarray, features: str) -> np.ndarray:
-    """Raw pixels (grey, flattened) or a random-weight DINO ViT-S/16 at 32 px input through dinoscope.extract."""
+    """Raw pixels (grey, flattened) or a random-weight DINO ViT-S/16 at 32 px input through dinoscope.embed.extract."""
     if features == "pixels":
         return images[..., 0].reshape(len(images), -1).astype(np.float32)
     import torch
 
-    from dinoscope.backbones import build_backbone
-    from dinoscope.extract import extract
+    from dinoscope.embed.backbones import build_backbone
+    from dinoscope.embed.extract import extract
 
     torch.manual_seed(0)  # the random weights, so that the vit-random rows repeat
     backbone = build_backbone("dino-vits16", random_weights=True, resolution=32)

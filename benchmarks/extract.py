@@ -2,7 +2,7 @@
 
 (a) the seeds' recipe: timm model in fp32, each image resized alone with PIL through torchvision
     (Resize bicubic, ToTensor, Normalize) in a plain loop, batched `forward_features(x)[:, 0]`;
-(b) `dinoscope.extract` (batched resize, bf16 autocast where native, prefetch thread).
+(b) `dinoscope.embed.extract` (batched resize, bf16 autocast where native, prefetch thread).
 Both use the same random-weight ViT on sklearn digits upscaled to 32x32 and colour-mapped to RGB.
 Also prints the machine's ceiling: peak matmul FLOP/s in (b)'s precision / model FLOPs per image.
 
@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dinoscope.backbones import build_backbone
-from dinoscope.extract import extract, physical_cores
+from dinoscope.compute import physical_cores
+from dinoscope.embed.backbones import build_backbone
+from dinoscope.embed.extract import extract
 from dinoscope.sources.base import Dataset
 
 

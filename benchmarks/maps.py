@@ -24,7 +24,7 @@ import umap
 from sklearn.datasets import load_digits
 
 from dinoscope.maps import TSNEMap, UMAPMap
-from dinoscope.metrics import map_metrics
+from dinoscope.metrics.faithfulness import map_metrics
 from dinoscope.neighbors import knn_graph
 
 SCORES = ("trustworthiness", "continuity", "knn_recall", "knn_accuracy")

@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
-from dinoscope import geometry
+from dinoscope.geometry import ball
 from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PoincareMap, TSNEMap, UMAPMap
 from dinoscope.neighbors import knn_graph
 
@@ -89,7 +89,7 @@ def main() -> None:
                       ParametricPoincare(device=args.device, random_state=args.seed), None))
     rows = []
     for title, teacher, student, peer in pairs:
-        metric = geometry.pairwise_distances if title == "Poincaré" else "euclidean"
+        metric = ball.pairwise_distances if title == "Poincaré" else "euclidean"
         T_fit, t_teacher = timed(lambda teacher=teacher: teacher.fit_transform(Z_fit, knn=graph))
         Y_fit, t_train = timed(lambda s=student, T=T_fit: s.fit_transform(Z_fit, knn=graph, teacher=T))
         student.transform(Z_new[:100])  # first call allocations

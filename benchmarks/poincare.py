@@ -27,10 +27,10 @@ import numba
 import numpy as np
 from sklearn.datasets import load_digits
 
-from dinoscope import geometry
-from dinoscope.hierarchy import class_tree, hierarchy_score
+from dinoscope.ball.hierarchy import class_tree, hierarchy_score
+from dinoscope.geometry import ball
 from dinoscope.maps.poincare import PoincareMap
-from dinoscope.metrics import map_metrics
+from dinoscope.metrics.faithfulness import map_metrics
 from dinoscope.neighbors import KNNGraph, knn_graph
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,7 +44,7 @@ def squashed_umap_peer(X: np.ndarray, knn: KNNGraph, seed: int = 0) -> np.ndarra
     """Hyperbolic UMAP → disk → Möbius re-centre on the hyperbolic mean → r ↦ tanh(0.65·artanh r)."""
     Y = PoincareMap(method="umap", center="mean", random_state=seed).fit_transform(X, knn)
     r = np.linalg.norm(Y, axis=1, keepdims=True)
-    return Y * np.tanh(0.65 * np.arctanh(r)) / np.maximum(r, geometry.TINY)
+    return Y * np.tanh(0.65 * np.arctanh(r)) / np.maximum(r, ball.TINY)
 
 
 def runners(seed: int) -> dict[str, Callable[[np.ndarray, KNNGraph], np.ndarray]]:
@@ -68,7 +68,7 @@ def warm_up(methods: dict[str, Callable], seed: int) -> None:
 
 def score(X: np.ndarray, y: np.ndarray, Y: np.ndarray, seed: int) -> dict:
     """Faithfulness with Poincaré map distances, plus the hierarchy score against the class tree."""
-    out = map_metrics(X, Y, y, k=10, seed=seed, metric="cosine", map_distance=geometry.pairwise_distances)
+    out = map_metrics(X, Y, y, k=10, seed=seed, metric="cosine", map_distance=ball.pairwise_distances)
     out["hierarchy"] = hierarchy_score(class_tree(X, y), Y, y)
     out["max_radius"] = float(np.linalg.norm(Y, axis=1).max())
     return out
@@ -111,7 +111,7 @@ def large_timing(folder: Path, n: int, seed: int) -> None:
     print(f"\nlarge n: Poincaré t-SNE on {len(X)} Fashion-MNIST points: {seconds:.0f}s "
           f"(graph {graph_s:.0f}s, not charged); all finite: {np.isfinite(Y).all()}, "
           f"median |y| = {np.median(radius):.3f}, max |y| = 1-{1 - radius.max():.0e}", flush=True)
-    figures = map_metrics(X, Y, y, k=10, seed=seed, metric="cosine", map_distance=geometry.pairwise_distances)
+    figures = map_metrics(X, Y, y, k=10, seed=seed, metric="cosine", map_distance=ball.pairwise_distances)
     print("on a 5,000-point sample: " + ", ".join(f"{s} {figures[s]:.3f}" for s in SCORES[:4]), flush=True)
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dinoscope.backbones import build_backbone
-from dinoscope.export import load_exported, save_onnx, save_torchscript
-from dinoscope.export_model import EMBEDDINGS, ExportModel, Signature
+from dinoscope.deploy.export import load_exported, save_onnx, save_torchscript
+from dinoscope.deploy.model import EMBEDDINGS, ExportModel, Signature
+from dinoscope.embed.backbones import build_backbone
 
 
 def images_per_s(run, images, reps: int) -> float:

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dinoscope import artifacts
 from dinoscope.config import settings_from_flags
 from dinoscope.neighbors import KNNGraph, save_graph
-from dinoscope.rundir import RunDir
-from dinoscope.server.viewer import create_viewer_app
-from dinoscope.server.viewer_data import prepare_viewer
+from dinoscope.run import artifacts
+from dinoscope.run.directory import RunDir
+from dinoscope.viewer.app import create_viewer_app
+from dinoscope.viewer.data import prepare_viewer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

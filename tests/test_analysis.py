@@ -36,9 +36,9 @@ from dinoscope.analysis import (
     reduce_for_clustering,
     similar_pairs,
 )
-from dinoscope.analysis.grids import short_caption
 from dinoscope.errors import DinoscopeError
 from dinoscope.neighbors import knn_graph
+from dinoscope.render.grids import short_caption
 
 _spec = importlib.util.spec_from_file_location("bench_analysis", Path(__file__).parents[1] / "benchmarks/analysis.py")
 bench = importlib.util.module_from_spec(_spec)

@@ -10,7 +10,7 @@ import torch
 from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors.torch import save_file
 
-from dinoscope.backbones import ALIASES, build_backbone, list_models, resolve
+from dinoscope.embed.backbones import ALIASES, build_backbone, list_models, resolve
 from dinoscope.errors import DinoscopeError
 
 

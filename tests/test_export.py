@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from dinoscope.deploy.export import TOLERANCE, export_run, load_exported
+from dinoscope.deploy.model import build_export_model
 from dinoscope.errors import DinoscopeError
-from dinoscope.export import TOLERANCE, export_run, load_exported
-from dinoscope.export_model import build_export_model
 from dinoscope.pipeline import open_run
 
 
@@ -75,7 +75,7 @@ def test_torchscript_and_onnx_match_eager_and_reload_in_a_fresh_process(mapped_r
 @pytest.mark.slow
 def test_export_reproduces_the_runs_stored_embeddings(mapped_run, tmp_path):
     """In fp32 the exported model gives the embeddings extraction stored (same preprocessing, same backbone)."""
-    from dinoscope.artifacts import read_embeddings
+    from dinoscope.run.artifacts import read_embeddings
     from dinoscope.sources import load_source
 
     ts = export_run(mapped_run, "torchscript", tmp_path / "ts")
@@ -112,8 +112,8 @@ def test_triton_repository_config_is_valid_and_model_matches(mapped_run, eager, 
 
 
 def test_triton_config_check_rejects_a_config_that_does_not_match(mapped_run, eager, tmp_path):
-    from dinoscope.export import save_torchscript
-    from dinoscope.triton import check_config, config_text
+    from dinoscope.deploy.export import save_torchscript
+    from dinoscope.deploy.triton import check_config, config_text
 
     model, sig = eager
     model_dir = tmp_path / "m"

@@ -14,9 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
-from dinoscope.backbones import build_backbone
+from dinoscope.embed.backbones import build_backbone
+from dinoscope.embed.extract import extract
+from dinoscope.embed.shards import shard_path
+from dinoscope.embed.transforms import preprocess
 from dinoscope.errors import DinoscopeError
-from dinoscope.extract import extract, preprocess, shard_path
 from dinoscope.sources.base import Dataset, UnreadableImage
 
 N = 40
@@ -98,8 +100,8 @@ def test_resume_after_crash_is_bit_identical(tmp_path, images, backbone):
 CHILD = """
 import sys, time
 import numpy as np
-from dinoscope.backbones import build_backbone
-from dinoscope.extract import extract
+from dinoscope.embed.backbones import build_backbone
+from dinoscope.embed.extract import extract
 from dinoscope.sources.base import Dataset
 images = np.load(sys.argv[1])
 def read(i):
@@ -185,7 +187,7 @@ def test_precomputed_dataset_is_rejected(tmp_path, backbone):
 
 
 def test_image_embedder_matches_extraction(backbone, images, tmp_path):
-    from dinoscope.extract import image_embedder
+    from dinoscope.embed.extract import image_embedder
 
     res = run(make_dataset(images, corrupt=()), backbone, tmp_path / "s", precision="fp32")
     embed = image_embedder(backbone, precision="fp32", batch_size=16)

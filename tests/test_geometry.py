@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dinoscope import geometry as g
 from dinoscope.errors import DinoscopeError
+from dinoscope.geometry import ball as g
 
 
 def points(n: int, seed: int = 0, scale: float = 0.6) -> np.ndarray:

@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.manifold import trustworthiness as sk_trustworthiness
 
 from dinoscope.errors import DinoscopeError
-from dinoscope.metrics import (
+from dinoscope.metrics.faithfulness import (
     continuity,
     knn_accuracy,
     knn_recall,

@@ -8,11 +8,11 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.manifold import trustworthiness
 
-from dinoscope import geometry
 from dinoscope.config import MapSettings
 from dinoscope.errors import DinoscopeError
+from dinoscope.geometry import ball
 from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PCAMap, build_map
-from dinoscope.maps.heldout import heldout_figures, placement_figures, split, subgraph
+from dinoscope.metrics.placement import heldout_figures, placement_figures, split, subgraph
 from dinoscope.neighbors import knn_graph
 
 FAST_STUDENT = dict(max_epochs=60, patience=8)
@@ -50,11 +50,11 @@ def test_poincare_student_stays_inside_the_disk(digits):
     X, X_new, _, teacher = digits
     T = _disk(teacher)
     m = ParametricPoincare(**FAST_STUDENT).fit(X, teacher=T[:500])
-    d = geometry.distance(m.embedding_.astype(np.float64), T[:500])
+    d = ball.distance(m.embedding_.astype(np.float64), T[:500])
     assert np.median(d) < 0.3  # hyperbolic distance to the teacher's point
-    assert np.median(geometry.distance(m.transform(X_new).astype(np.float64), T[500:])) < 0.5  # never seen
+    assert np.median(ball.distance(m.transform(X_new).astype(np.float64), T[500:])) < 0.5  # never seen
     huge = m.transform(np.full((3, 64), 1e6, np.float32))
-    assert np.all(np.linalg.norm(huge.astype(np.float64), axis=1) <= 1 - geometry.EPS + 1e-7)
+    assert np.all(np.linalg.norm(huge.astype(np.float64), axis=1) <= 1 - ball.EPS + 1e-7)
     with pytest.raises(DinoscopeError, match="inside the unit disk"):
         ParametricPoincare().fit(X, teacher=teacher[:500] * 10)
 

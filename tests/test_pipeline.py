@@ -9,10 +9,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from dinoscope import artifacts, pipeline
+from dinoscope import pipeline
 from dinoscope.config import settings_from_flags
 from dinoscope.errors import DinoscopeError
-from dinoscope.results import load_run
+from dinoscope.run import artifacts
+from dinoscope.run.results import load_run
 
 from conftest import FAST, write_image_folder
 
@@ -91,7 +92,7 @@ def test_rerun_does_no_work(digits_run, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a cached stage ran again")
 
-    monkeypatch.setattr("dinoscope.extract.extract", boom)
+    monkeypatch.setattr("dinoscope.embed.extract.extract", boom)
     monkeypatch.setattr("dinoscope.maps.build_map", boom)
     run, settings = pipeline.open_run(digits_run, settings_from_flags(**FAST))
     before = _snapshot(digits_run)

@@ -11,12 +11,12 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from dinoscope import artifacts
 from dinoscope.config import load_settings, settings_from_flags
 from dinoscope.errors import DinoscopeError
 from dinoscope.pipeline import maps_stage, open_run, run_pipeline
-from dinoscope.place import place
-from dinoscope.run_models import load_learned_maps, run_embedder
+from dinoscope.query.place import place
+from dinoscope.run import artifacts
+from dinoscope.run.model import load_learned_maps, run_embedder
 
 from conftest import cli_exit_code
 

@@ -12,12 +12,11 @@ import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from dinoscope import geometry as g  # noqa: E402
-from dinoscope.disk_plot import geodesic_circle, geodesic_points, plot_disk  # noqa: E402
 from dinoscope.errors import DinoscopeError  # noqa: E402
-from dinoscope.hierarchy import class_tree, coarse_knn_accuracy, hierarchy_score, place_on_disk  # noqa: E402
+from dinoscope.geometry import ball as g  # noqa: E402
+from dinoscope.geometry.hierarchy import class_tree, coarse_knn_accuracy, hierarchy_score, place_on_disk  # noqa: E402
 from dinoscope.maps import poincare  # noqa: E402
-from dinoscope.maps.poincare import (  # noqa: E402
+from dinoscope.maps.poincare import (
     PoincareMap,
     RiemannianDescent,
     all_pairs,
@@ -25,8 +24,9 @@ from dinoscope.maps.poincare import (  # noqa: E402
     sampled_pairs,
     tsne_gradient,
 )
-from dinoscope.metrics import knn_accuracy, trustworthiness  # noqa: E402
+from dinoscope.metrics.faithfulness import knn_accuracy, trustworthiness  # noqa: E402
 from dinoscope.neighbors import knn_graph  # noqa: E402
+from dinoscope.render.disk import geodesic_circle, geodesic_points, plot_disk  # noqa: E402
 
 FAST = dict(n_iter=100, early_exaggeration_iter=50)
 
@@ -181,7 +181,10 @@ def test_class_tree_and_hierarchy_score_on_a_planted_tree():
     crossed = Y[np.r_[0:50, 100:150, 50:100, 150:200]]  # a1 next to b1 and a2 next to b2: the tree broken
     assert hierarchy_score(tree, crossed, groups) < 0.5
     nodes = place_on_disk(tree, Y, groups)
-    np.testing.assert_allclose(nodes[-1], g.mean(Y), atol=1e-9)  # the root is the mean of everything
+    # The root is the mean of everything, its points taken in another order. The mean's steps are accepted when
+    # the float64 cost decreases, and the cost is flat to within its resolution about sqrt(eps) ~ 1.5e-8 (times the
+    # points' spread) from the minimiser, so two orders of the same points agree to that, not to the last digit.
+    np.testing.assert_allclose(nodes[-1], g.mean(Y), atol=1e-7)
     assert coarse_knn_accuracy(Y, [s[0] for s in groups]) == 1.0
 
 

@@ -15,9 +15,9 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from dinoscope.artifacts import read_embeddings
+from dinoscope.deploy.service import create_app
 from dinoscope.pipeline import open_run
-from dinoscope.server.api import create_app
+from dinoscope.run.artifacts import read_embeddings
 from dinoscope.sources import load_source
 
 
@@ -169,7 +169,7 @@ def test_concurrent_requests_share_one_forward_pass(mapped_run, stored, digits):
 
 
 def test_batcher_splits_at_max_batch_keeps_order_and_passes_errors_on():
-    from dinoscope.server.batcher import MicroBatcher
+    from dinoscope.deploy.batcher import MicroBatcher
 
     seen: list[list[int]] = []
 

@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 from viewer_fixtures import CLASSES, COLOURS, CORNERS, make_run
 
-from dinoscope import artifacts
-from dinoscope.server.viewer import create_viewer_app, export
+from dinoscope.run import artifacts
+from dinoscope.viewer.app import create_viewer_app, export
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

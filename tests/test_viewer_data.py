@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 from viewer_fixtures import CLASSES, COLOURS, make_run
 
-from dinoscope import artifacts
 from dinoscope.errors import DinoscopeError
 from dinoscope.neighbors import load_graph
-from dinoscope.rundir import RunDir
-from dinoscope.server.viewer_data import MAX_CATEGORIES, _categories, prepare_viewer
-from dinoscope.thumbs import MAX_SIDE, atlas_layout
+from dinoscope.run import artifacts
+from dinoscope.run.directory import RunDir
+from dinoscope.viewer.data import MAX_CATEGORIES, _categories, prepare_viewer
+from dinoscope.viewer.thumbs import MAX_SIDE, atlas_layout
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from viewer_fixtures import make_run
 
 from dinoscope.cli import main
 from dinoscope.errors import DinoscopeError
-from dinoscope.server import viewer
-from dinoscope.server.viewer import create_viewer_app, export
+from dinoscope.viewer import app as viewer
+from dinoscope.viewer.app import create_viewer_app, export
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dinoscope import artifacts
 from dinoscope.config import settings_from_flags
 from dinoscope.neighbors import knn_graph, save_graph
-from dinoscope.rundir import RunDir
+from dinoscope.run import artifacts
+from dinoscope.run.directory import RunDir
 from dinoscope.sources import load_source
 
 CLASSES = ["cat", "dog", "<img src=x onerror=alert(1)>", "fish"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .config import Settings, load_settings, settings_from_flags
 from .errors import DinoscopeError
-from .results import RunResult, load_run
+from .run.results import RunResult, load_run
 
 __version__ = "0.1.0"
 

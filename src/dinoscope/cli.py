@@ -203,7 +203,7 @@ def search(run_dir: RunArg,
     import numpy as np
     from rich.table import Table
 
-    from .query import search as run_search
+    from .query.search import search as run_search
 
     query = np.load(vector) if vector is not None and vector.is_file() else None
     if vector is not None and query is None:
@@ -242,7 +242,7 @@ def place(run_dir: RunArg,
     """
     from rich.table import Table
 
-    from .place import place as place_points
+    from .query.place import place as place_points
 
     placed = place_points(run_dir, source, split=split or "all", device=device, progress=not quiet)
     n = len(placed.ids)
@@ -277,7 +277,7 @@ def export_(run_dir: RunArg,
 
       dinoscope export runs/photos --format onnx --out deploy/
     """
-    from .export import export_run
+    from .deploy.export import export_run
 
     with console.status(f"exporting {format}"):
         result = export_run(run_dir, format, out, name=name, max_batch_size=max_batch_size)
@@ -314,7 +314,7 @@ def serve(run_dir: RunArg,
     """
     import uvicorn
 
-    from .server.api import create_app
+    from .deploy.service import create_app
 
     api = create_app(run_dir, token=token, max_upload_mb=max_upload_mb, max_batch=max_batch,
                      batch_wait_ms=batch_wait_ms, device=device)
@@ -362,7 +362,7 @@ def view(run_dir: RunArg,
 
       dinoscope view runs/cifar10 --export site/   (then e.g. python -m http.server -d site)
     """
-    from .server import viewer
+    from .viewer import app as viewer
 
     if export is not None:
         out = viewer.export(run_dir, export, thumb_size=thumb_size, progress=not quiet)
@@ -390,7 +390,7 @@ def demo(out: Out = Path("runs/demo"), quiet: Quiet = False) -> None:
 @app.command()
 def models() -> None:
     """List the model aliases and the timm names they stand for."""
-    from .backbones import list_models
+    from .embed.backbones import list_models
 
     for alias, name in list_models():
         print(f"{alias:24} {name}")

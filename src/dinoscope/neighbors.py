@@ -13,8 +13,9 @@ from typing import Literal
 
 import numpy as np
 
+from .checks import as_points
 from .errors import DinoscopeError
-from .rundir import atomic_path
+from .run.directory import atomic_path
 
 Metric = Literal["cosine", "euclidean"]
 METRICS = ("cosine", "euclidean")
@@ -43,30 +44,6 @@ class KNNGraph:
         if not 1 <= k <= self.k:
             raise DinoscopeError(f"need 1..{self.k} neighbours from the shared graph, asked for {k}")
         return KNNGraph(self.indices[:, :k], self.distances[:, :k], self.metric, self.exact)
-
-
-def as_points(X: object, name: str = "X", min_rows: int = 3) -> np.ndarray:
-    """Validate a 2-D finite float array with at least `min_rows` rows; float32 unless it is float64."""
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise DinoscopeError(f"{name} must be a 2-D array (points x dimensions), got shape {X.shape}")
-    if X.shape[0] < min_rows:
-        raise DinoscopeError(f"{name} needs at least {min_rows} points, got {X.shape[0]}")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DinoscopeError(f"{name} must be numeric, got dtype {X.dtype}")
-    if X.dtype != np.float64:
-        X = X.astype(np.float32)
-    if not np.isfinite(X).all():
-        raise DinoscopeError(f"{name} contains NaN or infinite values; drop or repair those rows first")
-    return X
-
-
-def check_new_points(X: object, n_features: int) -> np.ndarray:
-    """Validate points to place on a fitted map: any number of rows, the fitted dimensionality."""
-    X = as_points(X, min_rows=1)
-    if X.shape[1] != n_features:
-        raise DinoscopeError(f"the map was fitted on {n_features}-D points, got {X.shape[1]}-D")
-    return X
 
 
 def _check_metric(metric: str) -> None:

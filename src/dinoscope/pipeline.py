@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifacts
 from .config import TEACHERS, Settings
 from .console import say, warn
 from .errors import DinoscopeError
-from .rundir import RunDir, atomic_path, fingerprint, write_json
+from .hashing import fingerprint
+from .run import artifacts
+from .run.directory import RunDir, atomic_path, write_json
 
 STAGES = ("extract", "neighbors", "maps", "metrics", "analyze", "plot", "report")
 
@@ -101,8 +102,8 @@ def _warn_if_constant(vectors: np.ndarray) -> None:
 
 def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: bool):
     """Run the backbone over the images, resumably, in shards under the run directory."""
-    from .backbones import build_backbone
-    from .extract import extract
+    from .embed.backbones import build_backbone
+    from .embed.extract import extract
 
     mod = settings.model
     backbone = build_backbone(mod.model, weights=mod.weights, random_weights=mod.random_weights,
@@ -212,9 +213,9 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
 
 def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """maps + embeddings → metrics.json: faithfulness of every map, and the timings."""
-    from .hierarchy import hierarchy_figures, read_superclasses
+    from .geometry.hierarchy import hierarchy_figures, read_superclasses
     from .maps import map_distance
-    from .metrics import map_metrics
+    from .metrics.faithfulness import map_metrics
 
     maps_rec = run.require("maps")
     ms = settings.metrics
@@ -255,7 +256,7 @@ def _heldout(run: RunDir, settings: Settings, emb: artifacts.Embeddings, name: s
              distance) -> dict:
     """A learned map refitted on 90 % of the points, placing the other 10 % (see `maps.heldout`)."""
     from .maps import build_map
-    from .maps.heldout import heldout_figures
+    from .metrics.placement import heldout_figures
     from .neighbors import load_graph
 
     figures = heldout_figures(build_map(name, settings.maps, settings.seed), emb.vectors, emb.labels,
@@ -290,8 +291,8 @@ def image_reader(settings: Settings, ids: list[str]):
 def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → analysis.parquet (one row per image), analysis.json and image grids."""
     from .analysis import analyze
-    from .analysis_grids import write_grids
     from .neighbors import load_graph
+    from .render.findings import write_grids
 
     up = run.require("neighbors")["key"]
     an = settings.analysis
@@ -318,7 +319,7 @@ def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
 
 def plot_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """maps + metrics → plots/<map>.png and plots/grid.png."""
-    from .plots import plot_run
+    from .render.plots import plot_run
 
     up = run.require("metrics")["key"]
     key = fingerprint({"metrics": up, "random_weights": run.manifest.get("random_weights")})
@@ -334,7 +335,7 @@ def plot_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
 
 def report_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """Everything → report.html, one self-contained page."""
-    from .report import write_report
+    from .render.report import write_report
 
     up = run.require("plot")["key"]
     analysis = (run.stage("analyze") or {}).get("key")

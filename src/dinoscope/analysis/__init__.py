@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import as_points
 from ..errors import DinoscopeError
-from ..neighbors import KNNGraph, as_points
+from ..neighbors import KNNGraph
+from ..render.grids import image_grid
 from .clusters import (
     cluster_agreement,
     default_min_cluster_size,
@@ -32,10 +34,9 @@ from .duplicates import (
     pixel_hashes,
     similar_pairs,
 )
-from .grids import image_grid
 from .label_issues import label_issues, neighbor_label_probs
 from .outliers import kth_neighbor_distance, local_outlier_factor
-from .search import SimilarityIndex, exact_top_k, read_image
+from .similarity import SimilarityIndex, exact_top_k, read_image
 
 COLUMNS = ("cluster", "kmeans_cluster", "outlier_score", "lof_score", "duplicate_group", "duplicate_of",
            "exact_duplicate_of", "label_issue_score", "suggested_label")

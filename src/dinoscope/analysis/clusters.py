@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..checks import as_points
 from ..errors import DinoscopeError
-from ..neighbors import KNNGraph, as_points
-from .search import normalize
+from ..neighbors import KNNGraph
+from .similarity import normalize
 
 
 def default_min_cluster_size(n: int) -> int:

@@ -12,8 +12,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import DinoscopeError
+from ..hashing import content_fingerprint
 from ..neighbors import KNNGraph
-from ..sources.memory import content_fingerprint
 
 # benchmarks/analysis.py, planted resized / JPEG / cropped copies of digits: pair precision/recall 0.967/1.000 on
 # pixel features (0.76-0.89/0.93-0.98 with random-weight ViTs); conservative: it finds copies, not look-alikes.

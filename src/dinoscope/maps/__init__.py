@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import geometry
 from ..config import MapSettings
 from ..errors import DinoscopeError
+from ..geometry import ball
 from .parametric import ParametricPoincare, ParametricTSNE, ParametricUMAP
 from .pca import PCAMap
 from .poincare import PoincareMap
@@ -19,7 +19,7 @@ MAPS = {"pca": PCAMap, "tsne": TSNEMap, "umap": UMAPMap, "poincare": PoincareMap
         "param_tsne": ParametricTSNE, "param_poincare": ParametricPoincare}
 # Maps whose coordinates are not Euclidean: their faithfulness is measured with their own distance.
 MAP_DISTANCES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "poincare": geometry.pairwise_distances, "param_poincare": geometry.pairwise_distances}
+    "poincare": ball.pairwise_distances, "param_poincare": ball.pairwise_distances}
 
 __all__ = ["MAPS", "MAP_DISTANCES", "PCAMap", "ParametricPoincare", "ParametricTSNE", "ParametricUMAP", "PoincareMap",
            "TSNEMap", "UMAPMap", "build_map", "map_distance"]

@@ -8,7 +8,7 @@
   coordinates, with a held-out split and early stopping.
 * ``ParametricPoincare`` (``param_poincare``) — the same for the Poincaré disk: the MLP's 2-D output is a
   tangent vector at the origin, sent into the disk by the exponential map and kept at most 1 - eps
-  (eps = `geometry.EPS` = 1e-5) from the centre, so no output can leave the disk; the loss is the squared
+  (eps = `ball.EPS` = 1e-5) from the centre, so no output can leave the disk; the loss is the squared
   Poincaré distance to the teacher's point.
 
 The students' teachers (the non-parametric maps) are fitted first by the maps stage and handed over as
@@ -30,10 +30,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .. import geometry
+from ..checks import as_points, check_new_points
+from ..compute import resolve_device
 from ..errors import DinoscopeError
-from ..extract import resolve_device
-from ..neighbors import KNNGraph, as_points, check_new_points, knn_graph
+from ..geometry import ball
+from ..neighbors import KNNGraph, knn_graph
 from .training import optimise
 
 _BATCH = 8192  # rows per forward pass when placing points
@@ -45,7 +46,7 @@ class MapNet(nn.Module):
     the exponential map at the origin followed by a clip at radius 1 - eps."""
 
     def __init__(self, center: torch.Tensor, spread: torch.Tensor, hidden: int, layers: int, normalize: bool,
-                 out_scale: float, disk: bool, eps: float = geometry.EPS):
+                 out_scale: float, disk: bool, eps: float = ball.EPS):
         super().__init__()
         dim = center.shape[0]
         sizes = [dim] + [hidden] * layers
@@ -68,7 +69,7 @@ class MapNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tangent(x)
-        return geometry.project(geometry.expmap0(y), self.eps) if self.disk else y
+        return ball.project(ball.expmap0(y), self.eps) if self.disk else y
 
 
 def standardisation(X: np.ndarray, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,12 +244,12 @@ class ParametricPoincare(_Student):
     def _targets(self, teacher: np.ndarray) -> tuple[torch.Tensor, float]:
         if (np.einsum("ij,ij->i", teacher, teacher) >= 1).any():
             raise DinoscopeError("ParametricPoincare: teacher coordinates must lie inside the unit disk")
-        scale = float(np.asarray(geometry.logmap0(teacher)).std()) or 1.0
-        return torch.from_numpy(geometry.project(teacher).astype(np.float32)), scale
+        scale = float(np.asarray(ball.logmap0(teacher)).std()) or 1.0
+        return torch.from_numpy(ball.project(teacher).astype(np.float32)), scale
 
     @staticmethod
     def _loss(net: MapNet, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return (geometry.distance(net(x), target) ** 2).mean()
+        return (ball.distance(net(x), target) ** 2).mean()
 
 
 def fuzzy_edges(X: np.ndarray, knn: KNNGraph, n_neighbors: int, seed: int) -> tuple[np.ndarray, ...]:

@@ -22,7 +22,7 @@ Two methods, both fed by the shared kNN graph:
 
 Either map is then centred by an isometry only (a Möbius translation): the densest point of the
 embedding space, the hyperbolic mean, or the medoid of a chosen class goes to the centre.
-Distances are never squashed, so `geometry.pairwise_distances` of `embedding_` is the map's
+Distances are never squashed, so `ball.pairwise_distances` of `embedding_` is the map's
 distance. Coordinates are float64: near the boundary float32 loses the digits distances need.
 """
 
@@ -37,9 +37,10 @@ import scipy.sparse as sp
 from openTSNE import initialization
 from sklearn.base import BaseEstimator
 
-from .. import geometry
+from ..checks import as_points
 from ..errors import DinoscopeError
-from ..neighbors import KNNGraph, as_points, knn_graph
+from ..geometry import ball
+from ..neighbors import KNNGraph, knn_graph
 from .tsne import graph_affinities
 from .umap import umap_knn
 
@@ -148,7 +149,7 @@ def tsne_gradient(Y: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray
     from the same pairs (the sampling rate cancels in their ratio).
     """
     Y = np.ascontiguousarray(Y, dtype=np.float64)
-    ia = 1.0 / np.maximum(1.0 - np.einsum("ij,ij->i", Y, Y), geometry.TINY)
+    ia = 1.0 / np.maximum(1.0 - np.einsum("ij,ij->i", Y, Y), ball.TINY)
     inv_s2 = 1.0 / (scale * scale)
     attract, _ = _forces(Y, ia, *edges, inv_s2, True)
     repel, wsum = _forces(Y, ia, *pairs, np.empty(0), inv_s2, False)
@@ -162,7 +163,7 @@ class RiemannianDescent:
     fling a lone point towards the rim, where nothing pulls it back within the remaining iterations.
     """
 
-    def __init__(self, eps: float = geometry.EPS, min_gain: float = 0.01, max_step: float = np.inf):
+    def __init__(self, eps: float = ball.EPS, min_gain: float = 0.01, max_step: float = np.inf):
         self.eps = eps
         self.min_gain = min_gain
         self.max_step = max_step
@@ -179,14 +180,14 @@ class RiemannianDescent:
         self.gains = np.maximum(np.where(same, self.gains * 0.8, self.gains + 0.2), self.min_gain)
         self.update = momentum * self.update - learning_rate * self.gains * grad
         self.update = np.nan_to_num(self.update, posinf=1e300, neginf=-1e300)  # steps beyond float range saturate
-        length = 2.0 * np.hypot(self.update[:, 0], self.update[:, 1]) / np.maximum(a, geometry.TINY)
-        self.update *= np.minimum(1.0, self.max_step / np.maximum(length, geometry.TINY))[:, None]
-        return geometry.project(geometry.expmap(Y, self.update), self.eps)
+        length = 2.0 * np.hypot(self.update[:, 0], self.update[:, 1]) / np.maximum(a, ball.TINY)
+        self.update *= np.minimum(1.0, self.max_step / np.maximum(length, ball.TINY))[:, None]
+        return ball.project(ball.expmap(Y, self.update), self.eps)
 
 
 def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 250, early_exaggeration_iter: int = 250,
                     early_exaggeration: float = 12.0, learning_rate: float | str = "auto",
-                    pairs: Callable[[], Pairs], eps: float = geometry.EPS, scale: float = 1.0) -> np.ndarray:
+                    pairs: Callable[[], Pairs], eps: float = ball.EPS, scale: float = 1.0) -> np.ndarray:
     """Optimise a disk layout from Y against P: exaggerated phase (momentum 0.5), then the plain one (0.8).
 
     `learning_rate` "auto" is n / early_exaggeration in the first phase and a tenth of it in the second,
@@ -194,7 +195,7 @@ def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 250, early
     """
     n = len(Y)
     descent = RiemannianDescent(eps, max_step=_MAX_STEP * scale)
-    Y = geometry.project(np.asarray(Y, dtype=np.float64), eps)
+    Y = ball.project(np.asarray(Y, dtype=np.float64), eps)
     auto = max(n / early_exaggeration, 50.0) * scale * scale
     phases = ((early_exaggeration_iter, early_exaggeration, 0.5, auto),
               (n_iter, 1.0, 0.8, auto * _PLAIN_LR))
@@ -221,7 +222,7 @@ def hyperbolic_umap(X: np.ndarray, knn: KNNGraph, n_neighbors: int = 15, min_dis
         warnings.filterwarnings("ignore", message=".*(knn_search_index|n_jobs|gradient function).*")
         space = np.asarray(model.fit(X).embedding_, dtype=np.float64)  # the hyperboloid's spatial coordinates
     time = np.sqrt(1.0 + np.einsum("ij,ij->i", space, space))[:, None]
-    return geometry.hyperboloid_to_disk(np.hstack([time, space]))
+    return ball.hyperboloid_to_disk(np.hstack([time, space]))
 
 
 # --------------------------------------------------------------------------- centring
@@ -230,7 +231,7 @@ def medoid(Y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> int:
     """Row (of `rows`) with the smallest sum of Poincaré distances to the others; sampled for big classes."""
     if len(rows) > _MEDOID_SAMPLE:
         rows = np.sort(rng.choice(rows, _MEDOID_SAMPLE, replace=False))
-    return int(rows[np.argmin(geometry.pairwise_distances(Y[rows], Y[rows]).sum(axis=1))])
+    return int(rows[np.argmin(ball.pairwise_distances(Y[rows], Y[rows]).sum(axis=1))])
 
 
 def densest(knn: KNNGraph) -> int:
@@ -255,7 +256,7 @@ class PoincareMap(BaseEstimator):
                  learning_rate: float | str = "auto", negative_samples: int = 32, exact_max: int = 1000,
                  n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = None,
                  center: str | None = "mean", center_class: str | int | None = None, metric: str = "cosine",
-                 scale: float = 0.3, eps: float = geometry.EPS, random_state: int | None = 0):
+                 scale: float = 0.3, eps: float = ball.EPS, random_state: int | None = 0):
         self.method = method
         self.perplexity = perplexity
         self.n_iter = n_iter
@@ -325,7 +326,7 @@ class PoincareMap(BaseEstimator):
             self.center_index_ = densest(knn)
         else:
             self.center_index_ = None
-            return geometry.mean(Y) if self.center == "mean" else None
+            return ball.mean(Y) if self.center == "mean" else None
         return Y[self.center_index_]
 
     def fit(self, X: object, knn: KNNGraph | None = None, labels: Sequence | None = None) -> PoincareMap:
@@ -336,9 +337,9 @@ class PoincareMap(BaseEstimator):
         Y = self._layout(X, knn)
         self.center_ = self._center_point(Y, knn, labels)
         if self.center_ is not None:
-            Y = geometry.move_to_origin(Y, self.center_)
+            Y = ball.move_to_origin(Y, self.center_)
         self.n_features_in_ = X.shape[1]
-        self.embedding_ = geometry.project(Y, self.eps)
+        self.embedding_ = ball.project(Y, self.eps)
         return self
 
     def fit_transform(self, X: object, knn: KNNGraph | None = None, labels: Sequence | None = None) -> np.ndarray:

@@ -10,9 +10,9 @@ from contextlib import nullcontext
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import geometry
 from ..console import console
 from ..errors import DinoscopeError
+from ..geometry import ball
 
 
 def optimise(net: torch.nn.Module, epoch: Callable[[], Iterator[torch.Tensor]], *, epochs: int,
@@ -30,7 +30,7 @@ def optimise(net: torch.nn.Module, epoch: Callable[[], Iterator[torch.Tensor]], 
                    transient=True)
     # one thread on the CPU: a small network's steps lose far more to thread wake-ups than they gain
     on_cpu = next(net.parameters()).device.type == "cpu"
-    with bar, geometry.one_thread() if on_cpu else nullcontext():
+    with bar, ball.one_thread() if on_cpu else nullcontext():
         task = bar.add_task(title, total=epochs, loss="–")
         for _ in range(epochs):
             done += 1

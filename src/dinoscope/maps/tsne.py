@@ -20,8 +20,9 @@ from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 
+from ..checks import as_points, check_new_points
 from ..errors import DinoscopeError
-from ..neighbors import KNNGraph, as_points, check_new_points, search
+from ..neighbors import KNNGraph, search
 
 
 class GraphIndex(PrecomputedNeighbors):

@@ -17,8 +17,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ..checks import as_points, check_new_points
 from ..errors import DinoscopeError
-from ..neighbors import KNNGraph, as_points, check_new_points, search
+from ..neighbors import KNNGraph, search
 
 
 def umap_knn(graph: KNNGraph, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:

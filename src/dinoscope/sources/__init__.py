@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import DinoscopeError
-from ..rundir import fingerprint
+from ..hashing import fingerprint
 from .arrays import load_arrays
 from .base import Dataset, UnreadableImage
 from .cifar10 import SPLITS as CIFAR10_SPLITS

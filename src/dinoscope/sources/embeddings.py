@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import DinoscopeError
+from ..hashing import content_fingerprint
 from .base import Dataset
-from .memory import content_fingerprint, index_ids
+from .memory import index_ids
 from .reasons import one_line
 
 

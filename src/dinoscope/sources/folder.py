@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import DinoscopeError
-from ..rundir import fingerprint
+from ..hashing import fingerprint
 from .base import Dataset, UnreadableImage
 from .pixels import to_rgb
 from .reasons import one_line

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 
+from ..hashing import content_fingerprint
 from .base import Dataset
 from .pixels import to_rgb
 
@@ -21,18 +19,6 @@ def index_ids(name: str, n: int, splits: list[str] | None = None) -> tuple[list[
         ids.append(f"{name}:{split}:{i:0{width}d}")
         origins.append(f"{name}[{split}][{i}]")
     return ids, origins
-
-
-def content_fingerprint(*parts: np.ndarray | list | str | None) -> str:
-    """blake2b of arrays' bytes (with dtype and shape) and of JSON-able parts: fast and stable across runs."""
-    digest = hashlib.blake2b(digest_size=12)
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            digest.update(f"array {part.dtype.str} {part.shape}|".encode())
-            digest.update(np.ascontiguousarray(part).data)
-        else:
-            digest.update(f"json {json.dumps(part)}|".encode())
-    return digest.hexdigest()
 
 
 def in_memory(name: str, images: np.ndarray, labels: list[str] | None, splits: list[str] | None,

@@ -1,0 +1,171 @@
+"""The JSON API over one run: embed an image, search the run, place an image on the learned maps.
+
+`create_app(run_dir)` builds a FastAPI app holding the run's own backbone and learned maps (`run_models`) and a
+similarity index over its embeddings (`analysis.SimilarityIndex`); concurrent image requests share forward passes
+through a micro-batcher. The app is a factory so the viewer's pages can be mounted beside it in one server.
+"""
+
+# No `from __future__ import annotations`: FastAPI must evaluate the endpoints' annotations, which name
+# objects local to create_app.
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from ..errors import DinoscopeError
+from .batcher import MicroBatcher
+from .uploads import MAX_PIXELS, BodyLimit, decode_upload
+
+TOKEN_ENV = "DINOSCOPE_TOKEN"
+
+
+class Embedding(BaseModel):
+    """An image's embedding, computed by the run's backbone exactly as extraction did."""
+
+    dim: int
+    embedding: list[float]
+    model: str
+    random_weights: bool
+
+
+class Neighbor(BaseModel):
+    """One search result: cosine similarity and distance (1 - similarity) to the query."""
+
+    rank: int
+    id: str
+    similarity: float
+    distance: float
+    label: str | None
+    source: str
+
+
+class SearchResult(BaseModel):
+    query: str
+    k: int
+    hits: list[Neighbor]
+    random_weights: bool
+
+
+class Placement(BaseModel):
+    """An image's coordinates on each learned map of the run (map name -> [x, y])."""
+
+    maps: dict[str, list[float]]
+    random_weights: bool
+
+
+class Health(BaseModel):
+    status: str
+    run: str
+    model: str
+    embed_dim: int
+    n_images: int
+    learned_maps: list[str]
+    random_weights: bool
+    batches: dict[str, float]
+
+
+def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_upload_mb: float = 20.0,
+               max_pixels: int = MAX_PIXELS, max_batch: int = 32, batch_wait_ms: float = 5.0,
+               device: str | None = None) -> FastAPI:
+    """The API app for one run; `token` (or $DINOSCOPE_TOKEN) makes every endpoint but /health need it."""
+    import torch
+
+    from .. import __version__
+    from ..analysis import SimilarityIndex
+    from ..pipeline import open_run
+    from ..query.search import to_hits
+    from ..run import artifacts
+    from ..run.model import load_learned_maps, run_embedder
+
+    run, settings = open_run(run_dir, create=False)
+    ext = run.require("extract")
+    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    index = SimilarityIndex(emb.vectors, emb.ids, seed=settings.seed)
+    embed = run_embedder(run, settings, device=device)
+    maps = load_learned_maps(run, "cpu")
+    random_weights = bool(run.manifest.get("random_weights"))
+    token = token or os.environ.get(TOKEN_ENV) or None
+
+    def forward(images: list[np.ndarray]) -> list[tuple[np.ndarray, dict[str, list[float]]]]:
+        """One batch: embeddings and learned-map coordinates of each image."""
+        vectors = embed(images)
+        with torch.inference_mode():
+            coords = {name: m(torch.from_numpy(vectors)).float().numpy() for name, m in maps.items()}
+        return [(vectors[i], {name: c[i].tolist() for name, c in coords.items()}) for i in range(len(images))]
+
+    batcher = MicroBatcher(forward, max_batch=max_batch, wait_ms=batch_wait_ms)
+    bearer = HTTPBearer(auto_error=False, description=f"Needed when the service runs with --token or ${TOKEN_ENV}")
+
+    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token; send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    app = FastAPI(title="dinoscope", version=__version__,
+                  description=f"Embed, search and place images with the model of the run `{Path(run.path).name}`"
+                              + (" (RANDOM weights: results say nothing about a trained model)."
+                                 if random_weights else "."))
+    app.add_middleware(BodyLimit, max_bytes=int(max_upload_mb * 2**20))
+    app.state.batcher = batcher
+    guarded = [Depends(authorised)]
+
+    @app.exception_handler(DinoscopeError)
+    async def _user_error(request: Request, exc: DinoscopeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    async def _embed_upload(image: UploadFile) -> tuple[np.ndarray, dict[str, list[float]]]:
+        picture = decode_upload(await image.read(), image.filename or "", max_pixels)
+        return await batcher.submit(picture)
+
+    @app.get("/health", response_model=Health)
+    async def health() -> Health:
+        """Whether the service is up, and what it serves."""
+        return Health(status="ok", run=Path(run.path).name, model=ext.get("model") or "", embed_dim=index.dim,
+                      n_images=len(index), learned_maps=list(maps), random_weights=random_weights,
+                      batches=batcher.stats())
+
+    @app.post("/embed", response_model=Embedding, dependencies=guarded)
+    async def embed_image(image: Annotated[UploadFile, File(description="An image file (JPEG, PNG, WebP, ...)")]
+                          ) -> Embedding:
+        """The image's embedding by the run's backbone."""
+        vector, _ = await _embed_upload(image)
+        return Embedding(dim=len(vector), embedding=vector.tolist(), model=ext.get("model") or "",
+                         random_weights=random_weights)
+
+    @app.post("/search", response_model=SearchResult, dependencies=guarded)
+    async def search(image: Annotated[UploadFile | None, File(description="Query image file")] = None,
+                     id: Annotated[str | None, Form(description="Or: the id of an image of the run")] = None,
+                     k: Annotated[int, Form(description="How many neighbours")] = 10) -> SearchResult:
+        """The k images of the run nearest to an uploaded image or to one of the run's images (cosine)."""
+        if (image is None) == (id is None):
+            raise HTTPException(400, "give exactly one query: an image upload ('image') or an id ('id')")
+        if id is not None:
+            rows, sims = index.search_ids(id, k)
+        else:
+            vector, _ = await _embed_upload(image)
+            rows, sims = index.search(vector, k)
+        hits = [Neighbor(rank=h.rank, id=h.id, similarity=h.similarity, distance=1.0 - h.similarity,
+                         label=h.label, source=h.source) for h in to_hits(emb, rows[0], sims[0])]
+        return SearchResult(query=id if id is not None else (image.filename or "upload"), k=k, hits=hits,
+                            random_weights=random_weights)
+
+    @app.post("/place", response_model=Placement, dependencies=guarded)
+    async def place(image: Annotated[UploadFile, File(description="An image file (JPEG, PNG, WebP, ...)")]
+                    ) -> Placement:
+        """The image's coordinates on each learned map of the run."""
+        if not maps:
+            raise HTTPException(404, "this run has no learned maps to place images on; fit one first "
+                                     "(param_umap, param_tsne or param_poincare)")
+        _, coords = await _embed_upload(image)
+        return Placement(maps=coords, random_weights=random_weights)
+
+    return app

@@ -1,0 +1,1 @@
+"""Images -> embeddings: the backbones (timm), their input transform, and batched, resumable extraction."""

@@ -1,0 +1,143 @@
+"""Put new images (or their embeddings) on a run's learned maps without refitting anything.
+
+New images are embedded by exactly the backbone that made the run (`run_models.run_embedder`); precomputed
+embeddings are taken as they are once their size matches. A run directory (or an embeddings.parquet inside
+one) is accepted only when it was made with the same backbone, resolution and pooling. The result goes to
+RUN/placed.parquet (id, source, label, <map>_x, <map>_y per learned map) and RUN/plots/placed_<map>.png.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ..console import console, warn
+from ..errors import DinoscopeError
+from ..run import artifacts
+from ..run.directory import MANIFEST, RunDir
+
+_IDENTITY = ("model", "resolution", "pool")  # what makes two runs' embeddings comparable
+_BATCH = 64
+
+
+@dataclass
+class Placed:
+    """New points on a run's learned maps."""
+
+    ids: list[str]
+    origins: list[str]
+    labels: list[str | None] | None
+    coords: dict[str, np.ndarray]  # map name -> (n, 2) float32
+    seconds: dict[str, float]  # map name -> seconds to place every point
+    embed_seconds: float  # 0 for precomputed embeddings
+    path: Path  # placed.parquet
+    plots: dict[str, Path]  # map name -> plots/placed_<map>.png
+
+
+def _describe(ext: dict, dim: int) -> str:
+    """How a run's embeddings were made, in words: backbone, resolution, pooling and size."""
+    if ext.get("model") is None:
+        return f"precomputed {dim}-D embeddings"
+    return f"{ext['model']} at {ext.get('resolution')}px ({ext.get('pool')}), {dim}-D"
+
+
+def _embedding_size(path: Path) -> int:
+    """The embedding length stored in an embeddings.parquet, read from its schema only."""
+    return pq.read_schema(path).field("embedding").type.list_size
+
+
+def _other_run(run: RunDir, source: str, dim: int) -> str:
+    """When `source` is a run directory or a file inside one: its embeddings, if made like this run's; else refused."""
+    path = Path(source).expanduser()
+    folder = path if (path / MANIFEST).is_file() else path.parent if (path.parent / MANIFEST).is_file() else None
+    if folder is None:
+        return source
+    other = RunDir(folder, create=False)
+    ours, theirs = run.require("extract"), other.require("extract")
+    their_dim = _embedding_size(other.file("embeddings.parquet"))
+    if [ours.get(f) for f in _IDENTITY] != [theirs.get(f) for f in _IDENTITY] or their_dim != dim:
+        raise DinoscopeError(f"{source} holds embeddings of {_describe(theirs, their_dim)} but {run.path} was made "
+                             f"with {_describe(ours, dim)}; place images, or embeddings made the same way")
+    return str(other.file("embeddings.parquet")) if path == folder else source
+
+
+def _embed(run: RunDir, settings, dataset, device: str | None, progress: bool) -> tuple[np.ndarray, list[int]]:
+    """Embed a dataset's images with the run's backbone; unreadable images are skipped with a warning."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..embed.extract import read_batch
+    from ..run.model import run_embedder
+
+    embed = run_embedder(run, settings, device)
+    kept, parts = [], []
+    bar = Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=console, disable=not progress, transient=True)
+    with bar:
+        task = bar.add_task("embedding", total=len(dataset))
+        for start in range(0, len(dataset), _BATCH):
+            rows, images, failures = read_batch(dataset, list(range(start, min(start + _BATCH, len(dataset)))),
+                                                strict=False)
+            for row, _, reason in failures:
+                warn(f"skipped {dataset.origins[row]}: {reason}")
+            if images:
+                parts.append(embed(images))
+                kept += rows
+            bar.update(task, advance=_BATCH)
+    if not kept:
+        raise DinoscopeError("none of the new images could be read; see the warnings above")
+    return np.concatenate(parts).astype(np.float32), kept
+
+
+def place(run_dir: str | Path, source: str | Path, *, split: str = "all", device: str | None = None,
+          progress: bool = True) -> Placed:
+    """Place the items of `source` (anything `load_source` takes) on every learned map of the run at `run_dir`.
+
+    Writes RUN/placed.parquet and RUN/plots/placed_<map>.png; `device` runs the backbone and maps (default:
+    the run's device setting).
+    """
+    import torch
+
+    from ..compute import resolve_device
+    from ..pipeline import open_run
+    from ..render.plots import plot_placed
+    from ..run.model import load_learned_maps
+    from ..sources import load_source
+
+    run, settings = open_run(run_dir, create=False)
+    dev = resolve_device(device or settings.model.device)
+    maps = load_learned_maps(run, str(dev))
+    if not maps:
+        raise DinoscopeError(f"{run.path} has no learned maps; fit them first: dinoscope map {run.path} "
+                             "--maps param_umap,param_tsne,param_poincare")
+    dim = _embedding_size(run.file("embeddings.parquet"))
+    dataset = load_source(_other_run(run, str(source), dim), split=split)
+    t0 = time.perf_counter()
+    if dataset.is_embedded:
+        vectors, rows = dataset.embeddings, list(range(len(dataset)))
+        if vectors.shape[1] != dim:
+            raise DinoscopeError(f"{source} holds {vectors.shape[1]}-D embeddings but {run.path} was made with "
+                                 f"{_describe(run.require('extract'), dim)}")
+    else:
+        vectors, rows = _embed(run, settings, dataset, str(dev), progress)
+    embed_seconds = 0.0 if dataset.is_embedded else time.perf_counter() - t0
+    coords, seconds = {}, {}
+    with torch.no_grad():
+        X = torch.tensor(vectors, dtype=torch.float32, device=dev)
+        for name, module in maps.items():
+            for _ in range(2):  # TorchScript optimises a module on its first calls: keep that out of the timing
+                module(X[:2])
+            t0 = time.perf_counter()
+            coords[name] = module(X).float().cpu().numpy()
+            seconds[name] = time.perf_counter() - t0
+    pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
+    ids, origins, labels = pick(dataset.ids), pick(dataset.origins), pick(dataset.labels)
+    columns: dict = {"id": ids, "source": origins, "label": labels if labels is not None else [None] * len(rows)}
+    for name, xy in coords.items():
+        columns[f"{name}_x"], columns[f"{name}_y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    artifacts.write_table(run.file("placed.parquet"), columns)
+    plots = {name: run.file(plot_placed(run, name, xy, labels)) for name, xy in coords.items()}
+    return Placed(ids, origins, labels, coords, seconds, embed_seconds, run.file("placed.parquet"), plots)

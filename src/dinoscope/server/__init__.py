@@ -1,1 +1,0 @@
-"""HTTP services over a run directory: the JSON API (embed, search, place) and the viewer's pages."""
