@@ -18,11 +18,9 @@ digits beside k-means on raw pixels (the floor); search recall of the approximat
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +44,8 @@ from dinoscope.analysis import (
 from dinoscope.analysis.similarity import normalize
 from dinoscope.neighbors import KNNGraph, knn_graph
 from dinoscope.sources.memory import in_memory
+
+from _common import add_seed, make_parser, timed
 
 SIZE = 64
 THRESHOLDS = (0.95, 0.99, 0.995, 0.996, 0.997, 0.998, 0.999)
@@ -183,11 +183,10 @@ def duplicate_rows(graph: KNNGraph, truth: set[tuple[int, int]]) -> list[tuple[s
 
 def cluster_rows(vectors: np.ndarray, pixels: np.ndarray, truth: np.ndarray, seed: int) -> list[tuple[str, str]]:
     """NMI/ARI of HDBSCAN (10-D UMAP of the shared graph), k-means, and k-means on raw pixels (floor)."""
+
     labels = [str(x) for x in truth]
     graph = knn_graph(vectors, k=30)
-    t0 = time.perf_counter()
-    hdb = hdbscan_clusters(reduce_for_clustering(vectors, graph, seed=seed))
-    seconds = time.perf_counter() - t0
+    hdb, seconds = timed(lambda: hdbscan_clusters(reduce_for_clustering(vectors, graph, seed=seed)))
     out = []
     for name, pred in (("HDBSCAN on 10-D UMAP", hdb), ("k-means k=10", kmeans_clusters(vectors, 10, seed=seed)),
                        ("k-means k=10 on raw pixels (floor)", kmeans_clusters(pixels, 10, seed=seed))):
@@ -199,9 +198,9 @@ def cluster_rows(vectors: np.ndarray, pixels: np.ndarray, truth: np.ndarray, see
 
 def bench_features(data: dict, features: str, seed: int) -> list[tuple[str, str]]:
     """Every figure for one representation of the planted set."""
-    t0 = time.perf_counter()
-    vectors = embed(data["images"], features)
-    rows = [("embedding seconds", f"{time.perf_counter() - t0:.1f}")]
+
+    vectors, seconds = timed(lambda: embed(data["images"], features))
+    rows = [("embedding seconds", f"{seconds:.1f}")]
     graph = knn_graph(vectors, k=60)
     rows += duplicate_rows(graph, data["dup_pairs"])
     ood = data["is_ood"]
@@ -217,10 +216,9 @@ def bench_features(data: dict, features: str, seed: int) -> list[tuple[str, str]
         rows.append((f"label issues AP k={k} (base rate {data['is_flipped'][keep].mean():.3f})", f"{ap:.3f}"))
     clean = slice(0, data["n_digits"])
     rows += cluster_rows(vectors[clean], embed(data["images"][clean], "pixels"), data["clean_truth"], seed)
-    t0 = time.perf_counter()
-    _, summary = analyze(vectors, [str(i) for i in range(len(vectors))], data["labels"], None, graph,
-                         read=lambda i: data["images"][i], seed=seed)
-    rows.append(("analyze() total seconds (all analyses)", f"{time.perf_counter() - t0:.1f}"))
+    (_, summary), seconds = timed(lambda: analyze(vectors, [str(i) for i in range(len(vectors))], data["labels"],
+                                                  None, graph, read=lambda i: data["images"][i], seed=seed))
+    rows.append(("analyze() total seconds (all analyses)", f"{seconds:.1f}"))
     rows.append(("analyze() seconds per analysis", ", ".join(f"{k} {v:.2f}" for k, v in summary["timings"].items())))
     return rows
 
@@ -233,18 +231,16 @@ def brute_force(X: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 
 def search_rows(n: int, dim: int, seed: int) -> list[tuple[str, str]]:
     """Exact vs approximate search on n clustered synthetic vectors: build time, query time, recall@10."""
+
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(10, n // 1000), dim)).astype(np.float32)
     X = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
     queries = X[rng.choice(n, 1000, replace=False)] + 0.05 * rng.normal(size=(1000, dim)).astype(np.float32)
     rows, truth = [], None
     for method in ("exact", "approx"):
-        t0 = time.perf_counter()
-        index = SimilarityIndex(X, method=method, seed=seed)
-        build = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        found, _ = index.search(queries, 10)
-        query_ms = (time.perf_counter() - t0) / len(queries) * 1000
+        index, build = timed(lambda method=method: SimilarityIndex(X, method=method, seed=seed))
+        (found, _), seconds = timed(lambda index=index: index.search(queries, 10))
+        query_ms = seconds / len(queries) * 1000
         if truth is None:
             truth = found
             same = np.array_equal(found[:100], brute_force(X, queries[:100], 10))
@@ -264,11 +260,12 @@ def print_table(rows: list[tuple[str, str]], command: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+
+    parser = make_parser(__doc__)
     parser.add_argument("--features", nargs="+", default=["pixels", "vit-random"], choices=["pixels", "vit-random"])
     parser.add_argument("--search-n", type=int, default=100_000)
     parser.add_argument("--search-dim", type=int, default=384)
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed(parser)
     args = parser.parse_args()
     data = planted(args.seed)
     rows = [(f"planted set: {len(data['images'])} images, {len(data['dup_pairs'])} copies, "

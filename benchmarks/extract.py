@@ -11,9 +11,7 @@ Also prints the machine's ceiling: peak matmul FLOP/s in (b)'s precision / model
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 
 import numpy as np
 import torch
@@ -23,6 +21,8 @@ from dinoscope.compute import physical_cores
 from dinoscope.embed.backbones import build_backbone
 from dinoscope.embed.extract import extract
 from dinoscope.sources.base import Dataset
+
+from _common import best_of, make_parser, print_columns, timed
 
 
 def digit_images(n: int) -> np.ndarray:
@@ -56,13 +56,7 @@ def seeds_recipe(model: torch.nn.Module, images: np.ndarray, res: int, mean, std
 def peak_matmul_gflops(dtype: torch.dtype, size: int = 2048, reps: int = 10) -> float:
     """Best-of-`reps` GFLOP/s of a size^3 matmul (1 multiply-add = 2 FLOPs)."""
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
+    _, best = best_of(lambda: a @ b, reps, warmup=3)
     return 2 * size**3 / best / 1e9
 
 
@@ -75,7 +69,7 @@ def model_gflops(model: torch.nn.Module, res: int) -> float:
 
 def main() -> None:
     """Run both pipelines on the same images and print the table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = make_parser(__doc__)
     p.add_argument("--n", type=int, default=2000, help="images")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=None, help="default: physical cores")
@@ -96,9 +90,9 @@ def main() -> None:
         res = extract(ds, bb, tmp, batch_size=args.batch_size, threads=threads, progress=False)
     torch.set_num_threads(threads)
     n_seed = args.seeds_n or args.n
-    t = time.perf_counter()
-    seeds = seeds_recipe(bb.model, images[:n_seed], args.resolution, bb.mean, bb.std, args.batch_size)
-    seeds_ips = n_seed / (time.perf_counter() - t)
+    seeds, seconds = timed(lambda: seeds_recipe(bb.model, images[:n_seed], args.resolution, bb.mean, bb.std,
+                                                args.batch_size))
+    seeds_ips = n_seed / seconds
 
     ours = res.embeddings[:n_seed]
     cos = (seeds * ours).sum(1) / np.linalg.norm(seeds, axis=1) / np.linalg.norm(ours, axis=1)
@@ -109,9 +103,8 @@ def main() -> None:
 
     print(f"{bb.name} at {args.resolution}px, random weights, {args.n} images (seeds' recipe on {n_seed}), "
           f"batch {args.batch_size}, {threads} threads, torch {torch.__version__}")
-    print(f"{'':34s}{'images/s':>10s}")
-    print(f"{'(a) seeds recipe (PIL loop, fp32)':34s}{seeds_ips:10.2f}")
-    print(f"{'(b) dinoscope extract (' + res.precision + ')':34s}{res.images_per_s:10.2f}")
+    print_columns(["", "images/s"], [34, 10], [["(a) seeds recipe (PIL loop, fp32)", f"{seeds_ips:.2f}"],
+                                               [f"(b) dinoscope extract ({res.precision})", f"{res.images_per_s:.2f}"]])
     print(f"speed-up (b)/(a)                  {res.images_per_s / seeds_ips:10.2f}x")
     print(f"cosine (a) vs (b): mean {cos.mean():.5f}, min {cos.min():.5f}")
     print(f"model: {gflop:.2f} GFLOP/image; peak {res.precision} matmul (2048^3): {peak:.0f} GFLOP/s")

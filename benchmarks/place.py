@@ -17,7 +17,6 @@ numba's JIT compilation is not timed.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,8 +28,17 @@ from dinoscope.geometry import ball
 from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PoincareMap, TSNEMap, UMAPMap
 from dinoscope.neighbors import knn_graph
 
-sys.path.insert(0, str(Path(__file__).parent))
-from maps import load_fashion_mnist, timed  # noqa: E402  (the sibling benchmark's loader and timer)
+from _common import (
+    add_fashion_mnist,
+    add_graph_k,
+    add_seed,
+    best_of,
+    load_fashion_mnist,
+    make_parser,
+    print_columns,
+    random_points,
+    timed,
+)
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -46,26 +54,26 @@ def heldout_accuracy(Y_fit: np.ndarray, y_fit: np.ndarray, Y_new: np.ndarray, y_
 
 def warm_up(args: argparse.Namespace) -> None:
     """Fit and place everything once on 400 random points: numba compiles outside the timings."""
-    X = np.random.default_rng(0).normal(size=(400, 50)).astype(np.float32)
+    X = random_points(400, 50)
     g = knn_graph(X, k=args.k)
     tsne = TSNEMap(n_iter=50, early_exaggeration_iter=10, random_state=0)
-    tsne.fit(X, g)
+    tsne.fit(X, knn=g)
     tsne.transform(X[:20])
     umap = UMAPMap(n_epochs=20)
-    Y = umap.fit_transform(X, g)
+    Y = umap.fit_transform(X, knn=g)
     umap.transform(X[:20])
-    ParametricUMAP(n_epochs=1, warm_epochs=1, device=args.device).fit(X, g, teacher=Y)
+    ParametricUMAP(n_epochs=1, warm_epochs=1, device=args.device).fit(X, knn=g, teacher=Y)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fashion-mnist", type=Path, default=FASHION, help="folder with the idx .gz files")
+    parser = make_parser(__doc__)
+    add_fashion_mnist(parser, "folder with the idx .gz files", FASHION)
     parser.add_argument("--n-fit", type=int, default=20000, help="points the maps are fitted on")
     parser.add_argument("--n-place", type=int, default=10000, help="held-out points to place")
-    parser.add_argument("--k", type=int, default=90, help="shared graph neighbours (dinoscope's default)")
+    add_graph_k(parser)
     parser.add_argument("--device", default="auto", help="where the learned maps train and place (auto, cpu, cuda)")
     parser.add_argument("--poincare", action="store_true", help="also the learned Poincaré map and its teacher")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed(parser)
     args = parser.parse_args()
 
     X, y = load_fashion_mnist(args.fashion_mnist, 70_000, args.seed)
@@ -93,7 +101,7 @@ def main() -> None:
         T_fit, t_teacher = timed(lambda teacher=teacher: teacher.fit_transform(Z_fit, knn=graph))
         Y_fit, t_train = timed(lambda s=student, T=T_fit: s.fit_transform(Z_fit, knn=graph, teacher=T))
         student.transform(Z_new[:100])  # first call allocations
-        Y_new, t_ours = min((timed(lambda s=student: s.transform(Z_new)) for _ in range(3)), key=lambda r: r[1])
+        Y_new, t_ours = best_of(lambda s=student: s.transform(Z_new), 3)
         ours = (f"learned {title}", t_ours, heldout_accuracy(Y_fit, y[fit], Y_new, y[new], metric), t_train)
         if peer is None:
             rows.append((ours, None, title, t_teacher))
@@ -102,15 +110,18 @@ def main() -> None:
         theirs = (peer, t_peer, heldout_accuracy(T_fit, y[fit], P_new, y[new]), t_teacher)
         rows.append((ours, theirs, title, t_teacher))
 
-    print(f"\n{'placing':<24}{'points/s':>12}{'vs peer':>10}{'10-NN acc':>11}{'Δ acc (pts)':>13}{'train s':>9}")
+    table: list[list[str] | str] = []
     for ours, theirs, title, t_teacher in rows:
         for label, seconds, acc, train in (ours, theirs) if theirs else (ours,):
             rate = len(new) / seconds
             ratio = f"{theirs[1] / ours[1]:.0f}x" if theirs and label == ours[0] else ""
             delta = f"{100 * (ours[2] - theirs[2]):+.2f}" if theirs and label == ours[0] else ""
-            print(f"{label:<24}{rate:>12,.0f}{ratio:>10}{acc:>11.4f}{delta:>13}{train:>9.1f}")
+            table.append([label, f"{rate:,.0f}", ratio, f"{acc:.4f}", delta, f"{train:.1f}"])
         if theirs is None:
-            print(f"{'':<24}(no peer; teacher {title} fitted in {t_teacher:.1f} s)")
+            table.append(f"{'':<24}(no peer; teacher {title} fitted in {t_teacher:.1f} s)")
+    print()
+    print_columns(["placing", "points/s", "vs peer", "10-NN acc", "Δ acc (pts)", "train s"], [24, 12, 10, 11, 13, 9],
+                  table)
     print("train s: the learned map's own training (its teacher excluded); for a peer, fitting its map")
 
 

@@ -18,23 +18,29 @@ busy machine. The large-n run scores the map on a 5,000-point sample.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numba
 import numpy as np
-from sklearn.datasets import load_digits
 
-from dinoscope.ball.hierarchy import class_tree, hierarchy_score
 from dinoscope.geometry import ball
+from dinoscope.geometry.hierarchy import class_tree
 from dinoscope.maps.poincare import PoincareMap
 from dinoscope.metrics.faithfulness import map_metrics
+from dinoscope.metrics.hierarchy import hierarchy_score
 from dinoscope.neighbors import KNNGraph, knn_graph
 
-sys.path.insert(0, str(Path(__file__).parent))
-from maps import load_fashion_mnist, timed  # noqa: E402  (the sibling benchmark's loader and timer)
+from _common import (
+    add_fashion_mnist,
+    add_seed,
+    load_digits_xy,
+    load_fashion_mnist,
+    make_parser,
+    median_spread,
+    random_points,
+    timed,
+)
 
 SCORES = ("trustworthiness", "continuity", "knn_recall", "knn_accuracy", "hierarchy")
 PEER = "squashed UMAP (peer)"
@@ -42,7 +48,7 @@ PEER = "squashed UMAP (peer)"
 
 def squashed_umap_peer(X: np.ndarray, knn: KNNGraph, seed: int = 0) -> np.ndarray:
     """Hyperbolic UMAP → disk → Möbius re-centre on the hyperbolic mean → r ↦ tanh(0.65·artanh r)."""
-    Y = PoincareMap(method="umap", center="mean", random_state=seed).fit_transform(X, knn)
+    Y = PoincareMap(method="umap", center="mean", random_state=seed).fit_transform(X, knn=knn)
     r = np.linalg.norm(Y, axis=1, keepdims=True)
     return Y * np.tanh(0.65 * np.arctanh(r)) / np.maximum(r, ball.TINY)
 
@@ -50,17 +56,17 @@ def squashed_umap_peer(X: np.ndarray, knn: KNNGraph, seed: int = 0) -> np.ndarra
 def runners(seed: int) -> dict[str, Callable[[np.ndarray, KNNGraph], np.ndarray]]:
     """name -> fn(X, graph) returning disk coordinates."""
     return {
-        "Poincaré t-SNE": lambda X, g: PoincareMap(method="tsne", random_state=seed).fit_transform(X, g),
+        "Poincaré t-SNE": lambda X, g: PoincareMap(method="tsne", random_state=seed).fit_transform(X, knn=g),
         "Poincaré t-SNE, perplexity 30": lambda X, g: PoincareMap(method="tsne", perplexity=30,
-                                                                  random_state=seed).fit_transform(X, g),
-        "Poincaré UMAP": lambda X, g: PoincareMap(method="umap", random_state=seed).fit_transform(X, g),
+                                                                  random_state=seed).fit_transform(X, knn=g),
+        "Poincaré UMAP": lambda X, g: PoincareMap(method="umap", random_state=seed).fit_transform(X, knn=g),
         PEER: lambda X, g: squashed_umap_peer(X, g, seed),
     }
 
 
 def warm_up(methods: dict[str, Callable], seed: int) -> None:
     """Run every method once on 300 random points so that numba compiles outside the timings."""
-    X = np.random.default_rng(seed).normal(size=(300, 16)).astype(np.float32)
+    X = random_points(300, 16, seed)
     g = knn_graph(X, k=90)
     for fn in methods.values():
         fn(X, g)
@@ -85,9 +91,12 @@ def bench(name: str, X: np.ndarray, y: np.ndarray, methods: dict[str, Callable],
             maps[method], s = timed(lambda fn=fn: fn(X, graph))
             seconds[method].append(s)
             print(f"  {method}: {s:.1f}s", flush=True)
-    return [{"data": name, "method": method, "seconds": float(np.median(seconds[method])),
-             "spread": (min(seconds[method]), max(seconds[method])), **score(X, y, maps[method], seed)}
-            for method in methods]
+    rows = []
+    for method in methods:
+        median, spread = median_spread(seconds[method])
+        rows.append({"data": name, "method": method, "seconds": median, "spread": spread,
+                     **score(X, y, maps[method], seed)})
+    return rows
 
 
 def print_table(rows: list[dict]) -> None:
@@ -106,7 +115,7 @@ def large_timing(folder: Path, n: int, seed: int) -> None:
     """Wall-clock of the sampled-repulsion t-SNE on n Fashion-MNIST images (graph by pynndescent, not charged)."""
     X, y = load_fashion_mnist(folder, n, seed)
     graph, graph_s = timed(lambda: knn_graph(X, k=90, metric="cosine"))
-    Y, seconds = timed(lambda: PoincareMap(method="tsne", random_state=seed).fit_transform(X, graph))
+    Y, seconds = timed(lambda: PoincareMap(method="tsne", random_state=seed).fit_transform(X, knn=graph))
     radius = np.linalg.norm(Y, axis=1)
     print(f"\nlarge n: Poincaré t-SNE on {len(X)} Fashion-MNIST points: {seconds:.0f}s "
           f"(graph {graph_s:.0f}s, not charged); all finite: {np.isfinite(Y).all()}, "
@@ -116,17 +125,17 @@ def large_timing(folder: Path, n: int, seed: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fashion-mnist", type=Path, help="folder with the Fashion-MNIST idx .gz files")
+    parser = make_parser(__doc__)
+    add_fashion_mnist(parser, "folder with the Fashion-MNIST idx .gz files")
     parser.add_argument("--n", type=int, default=10000, help="Fashion-MNIST subsample for the comparison")
     parser.add_argument("--large", type=int, default=0, help="also time t-SNE on this many Fashion-MNIST points")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed(parser)
     parser.add_argument("--repeat", type=int, default=1, help="time every method this many times (median reported)")
     args = parser.parse_args()
     methods = runners(args.seed)
     warm_up(methods, args.seed)
-    X, y = load_digits(return_X_y=True)
-    rows = bench("digits", X.astype(np.float32), y, methods, args.seed, args.repeat)
+    X, y = load_digits_xy()
+    rows = bench("digits", X, y, methods, args.seed, args.repeat)
     if args.fashion_mnist:
         Xf, yf = load_fashion_mnist(args.fashion_mnist, args.n, args.seed)
         rows += bench(f"Fashion-MNIST {len(Xf)}", Xf, yf, methods, args.seed, args.repeat)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,15 +32,12 @@ from dinoscope.deploy.export import load_exported, save_onnx, save_torchscript
 from dinoscope.deploy.model import EMBEDDINGS, ExportModel, Signature
 from dinoscope.embed.backbones import build_backbone
 
+from _common import best_of, free_port, make_parser, print_columns
+
 
 def images_per_s(run, images, reps: int) -> float:
     """Best-of-`reps` throughput of run(images) after one warm-up call."""
-    run(images)
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        run(images)
-        best = min(best, time.perf_counter() - start)
+    _, best = best_of(lambda: run(images), reps, warmup=1)
     return len(images) / best
 
 
@@ -65,16 +61,11 @@ def bench_runtimes(args: argparse.Namespace, workdir: Path) -> None:
     rates = {name: images_per_s(run, images, args.reps) for name, run in runners.items()}
     print(f"\n## Exported extractor on CPU ({torch.get_num_threads()} threads), batch {args.batch} of "
           f"{args.image_size}x{args.image_size} uint8 images, {backbone.name} at {args.resolution} px, RANDOM weights")
-    print(f"{'runtime':<16}{'images/s':>10}{'vs eager':>10}{'max |diff|':>12}")
+    table = []
     for name, run in runners.items():
         diff = float(np.abs(run(images)[0] - want).max())
-        print(f"{name:<16}{rates[name]:>10.1f}{rates[name] / rates['eager PyTorch']:>9.2f}x{diff:>12.1e}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        table.append([name, f"{rates[name]:.1f}", f"{rates[name] / rates['eager PyTorch']:.2f}x", f"{diff:.1e}"])
+    print_columns(["runtime", "images/s", "vs eager", "max |diff|"], [16, 10, 10, 12], table)
 
 
 def make_run(workdir: Path, resolution: int) -> Path:
@@ -163,14 +154,13 @@ def bench_http(args: argparse.Namespace, workdir: Path) -> None:
     peer = rows["unbatched (1)"]["rps"]
     print(f"\n## HTTP service, POST /embed of 64x64 PNGs over loopback: {args.requests} requests from "
           f"{args.clients} concurrent clients; dino-vits16 at {args.resolution} px, RANDOM weights")
-    print(f"{'service':<26}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'mean batch':>12}{'vs unbatched':>14}")
-    for name, r in rows.items():
-        print(f"{name:<26}{r['rps']:>8.1f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['mean_batch']:>12.1f}"
-              f"{r['rps'] / peer:>13.2f}x")
+    print_columns(["service", "req/s", "p50 ms", "p99 ms", "mean batch", "vs unbatched"], [26, 8, 9, 9, 12, 14],
+                  [[name, f"{r['rps']:.1f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}", f"{r['mean_batch']:.1f}",
+                    f"{r['rps'] / peer:.2f}x"] for name, r in rows.items()])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--batch", type=int, default=32, help="images per forward pass in part 1")
     parser.add_argument("--image-size", type=int, default=256, help="input images' side (resized inside)")
     parser.add_argument("--resolution", type=int, default=224, help="the model's input resolution")

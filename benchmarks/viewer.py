@@ -13,7 +13,6 @@ points as one JSON array of {id, x, y, label} objects — bytes per point and th
 
 from __future__ import annotations
 
-import argparse
 import functools
 import http.server
 import json
@@ -26,10 +25,12 @@ import numpy as np
 
 from dinoscope.config import settings_from_flags
 from dinoscope.neighbors import KNNGraph, save_graph
-from dinoscope.run import artifacts
-from dinoscope.run.directory import RunDir
+from dinoscope.rundir import artifacts
+from dinoscope.rundir.directory import RunDir
 from dinoscope.viewer.app import create_viewer_app
 from dinoscope.viewer.data import prepare_viewer
+
+from _common import free_port, make_parser, median_spread, print_columns, timed
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -78,13 +79,9 @@ def json_baseline(run_dir: Path, out: Path) -> Path:
 
 def serve_in_thread(app) -> tuple[str, object]:
     """Run an ASGI app with uvicorn on a free localhost port; returns its URL and the server."""
-    import socket
-
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
@@ -112,9 +109,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def measure(browser, run_dir: Path, n: int, repeats: int) -> dict:
     """Prepare, serve and load the viewer of one run `repeats` times; the JSON peer in the same browser."""
-    t0 = time.perf_counter()
-    prepare_viewer(run_dir, progress=False)
-    prepare_s = time.perf_counter() - t0
+    _, prepare_s = timed(lambda: prepare_viewer(run_dir, progress=False))
     url, server = serve_in_thread(create_viewer_app(run_dir, progress=False))
     draws, fps = [], 0.0
     try:
@@ -144,12 +139,12 @@ def measure(browser, run_dir: Path, n: int, repeats: int) -> dict:
         finally:
             httpd.shutdown()
         json_bytes = (site / "points.json").stat().st_size
-    return {"n": n, "prepare_s": prepare_s, "first_draw_ms": float(np.median(draws)), "first_bytes": first_bytes,
+    return {"n": n, "prepare_s": prepare_s, "first_draw_ms": median_spread(draws)[0], "first_bytes": first_bytes,
             "ready_bytes": ready_bytes, "fps": fps, "json_bytes": json_bytes, "json_parse_ms": parse_ms}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[70_000, 1_000_000], help="points per run")
     parser.add_argument("--repeats", type=int, default=3, help="page loads per size (median first draw)")
     parser.add_argument("--keep", type=Path, help="write the runs here instead of a temporary folder")
@@ -165,13 +160,16 @@ def main() -> None:
         browser.close()
     print("headless chromium, software WebGL (SwiftShader), localhost, no compression; "
           "bytes are per point; the JSON peer is one map only and is fetched and parsed, never drawn")
-    print(f"{'points':>10}{'prepare s':>11}{'first draw ms':>15}{'B/pt to draw':>14}{'B/pt ready':>12}"
-          f"{'switch fps':>12}{'JSON B/pt':>11}{'JSON parse ms':>15}{'bytes vs JSON':>15}{'draw vs JSON parse':>20}")
+    table = []
     for r in rows:
         n = r["n"]
-        print(f"{n:>10,}{r['prepare_s']:>11.2f}{r['first_draw_ms']:>15.0f}{r['first_bytes'] / n:>14.1f}"
-              f"{r['ready_bytes'] / n:>12.1f}{r['fps']:>12.1f}{r['json_bytes'] / n:>11.1f}{r['json_parse_ms']:>15.0f}"
-              f"{r['first_bytes'] / r['json_bytes']:>14.2f}x{r['first_draw_ms'] / r['json_parse_ms']:>19.2f}x")
+        table.append([f"{n:,}", f"{r['prepare_s']:.2f}", f"{r['first_draw_ms']:.0f}", f"{r['first_bytes'] / n:.1f}",
+                      f"{r['ready_bytes'] / n:.1f}", f"{r['fps']:.1f}", f"{r['json_bytes'] / n:.1f}",
+                      f"{r['json_parse_ms']:.0f}", f"{r['first_bytes'] / r['json_bytes']:.2f}x",
+                      f"{r['first_draw_ms'] / r['json_parse_ms']:.2f}x"])
+    print_columns(["points", "prepare s", "first draw ms", "B/pt to draw", "B/pt ready", "switch fps", "JSON B/pt",
+                   "JSON parse ms", "bytes vs JSON", "draw vs JSON parse"], [10, 11, 15, 14, 12, 12, 11, 15, 15, 20],
+                  table, left=0)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ class TinyLearnedMap(torch.nn.Module):
 def mapped_run(tmp_path_factory):
     """An extracted fp32 FAST run of 40 digits with one learned map, `param_test`, listed by its maps stage."""
     from dinoscope.config import settings_from_flags
-    from dinoscope.pipeline import open_run, run_pipeline
+    from dinoscope.pipeline import run_pipeline
+    from dinoscope.rundir.access import open_run
 
     out = tmp_path_factory.mktemp("runs") / "mapped"
     run_pipeline(out, settings_from_flags(**{**FAST, "limit": 40, "precision": "fp32"}), progress=False,

@@ -24,7 +24,6 @@ from dinoscope.analysis import (
     groups_as_ids,
     hash_pairs,
     hdbscan_clusters,
-    image_grid,
     kmeans_clusters,
     kth_neighbor_distance,
     label_issues,
@@ -38,7 +37,7 @@ from dinoscope.analysis import (
 )
 from dinoscope.errors import DinoscopeError
 from dinoscope.neighbors import knn_graph
-from dinoscope.render.grids import short_caption
+from dinoscope.render.grids import image_grid, short_caption
 
 _spec = importlib.util.spec_from_file_location("bench_analysis", Path(__file__).parents[1] / "benchmarks/analysis.py")
 bench = importlib.util.module_from_spec(_spec)

@@ -136,6 +136,6 @@ def test_search_by_id_image_and_vector(tmp_path, capsys):
 
 
 def load_vectors(run_dir):
-    from dinoscope.run.results import load_run
+    from dinoscope.rundir.results import load_run
 
     return load_run(run_dir).embeddings.vectors

@@ -13,7 +13,7 @@ import torch
 from dinoscope.deploy.export import TOLERANCE, export_run, load_exported
 from dinoscope.deploy.model import build_export_model
 from dinoscope.errors import DinoscopeError
-from dinoscope.pipeline import open_run
+from dinoscope.rundir.access import open_run
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_torchscript_and_onnx_match_eager_and_reload_in_a_fresh_process(mapped_r
 @pytest.mark.slow
 def test_export_reproduces_the_runs_stored_embeddings(mapped_run, tmp_path):
     """In fp32 the exported model gives the embeddings extraction stored (same preprocessing, same backbone)."""
-    from dinoscope.run.artifacts import read_embeddings
+    from dinoscope.rundir.artifacts import read_embeddings
     from dinoscope.sources import load_source
 
     ts = export_run(mapped_run, "torchscript", tmp_path / "ts")

@@ -10,12 +10,12 @@ from openTSNE import affinity
 from sklearn.datasets import load_digits
 from sklearn.manifold import trustworthiness
 
-from dinoscope.config import MAP_NAMES, MapSettings
+from dinoscope.config import settings_from_flags
 from dinoscope.errors import DinoscopeError
-from dinoscope.maps import MAPS, PCAMap, TSNEMap, UMAPMap, build_map
-from dinoscope.maps.tsne import graph_affinities
-from dinoscope.maps.umap import umap_knn
-from dinoscope.neighbors import knn_graph, search
+from dinoscope.maps import PCAMap, TSNEMap, UMAPMap
+from dinoscope.maps.affinities import graph_affinities
+from dinoscope.neighbors import exact_neighbors, knn_graph, umap_knn
+from dinoscope.pipeline import build_map
 
 FAST_TSNE = dict(n_iter=150, early_exaggeration_iter=75, n_jobs=1)
 FAST_UMAP = dict(n_epochs=100)
@@ -40,22 +40,21 @@ def _trust(X, Y):
 
 def _placed_near_neighbours(X_fit, Y_fit, X_new, Y_new) -> float:
     """Share of new points placed closer to their nearest fitted point (cosine) than to a typical point."""
-    nn = search(X_fit, X_new, 1, "cosine")[0][:, 0]
+    nn = exact_neighbors(X_fit, X_new, 1, "cosine")[0][:, 0]
     d_nn = np.linalg.norm(Y_new - Y_fit[nn], axis=1)
     spread = np.median(np.linalg.norm(Y_fit - Y_fit.mean(0), axis=1))
     return float((d_nn < 0.25 * spread).mean())
 
 
-def test_registry_and_build_map():
-    assert set(MAPS) == set(MAP_NAMES)
-    settings = MapSettings()
-    settings.tsne.perplexity = 12.0
-    tsne = build_map("tsne", settings, seed=7)
+def test_build_map_from_the_run_settings():
+    settings = settings_from_flags(perplexity=12.0, seed=7, metric="euclidean")
+    tsne = build_map("tsne", settings)
     assert isinstance(tsne, TSNEMap) and (tsne.perplexity, tsne.random_state) == (12.0, 7)
-    assert isinstance(build_map("umap", settings, 1), UMAPMap)
-    assert build_map("pca", settings, 1).get_params() == {"n_components": 2, "random_state": 1}
+    umap = build_map("umap", settings)
+    assert isinstance(umap, UMAPMap) and umap.metric == "euclidean"  # the graph's metric, not a setting of its own
+    assert build_map("pca", settings_from_flags(seed=1)).get_params() == {"n_components": 2, "random_state": 1}
     with pytest.raises(DinoscopeError, match="available maps: pca, tsne, umap"):
-        build_map("isomap", settings, 0)
+        build_map("isomap", settings)
 
 
 def test_pca_map_places_points_exactly(digits):

@@ -8,7 +8,7 @@ from sklearn.datasets import make_blobs
 from sklearn.neighbors import NearestNeighbors
 
 from dinoscope.errors import DinoscopeError
-from dinoscope.neighbors import knn_graph, load_graph, save_graph, search
+from dinoscope.neighbors import exact_neighbors, knn_graph, load_graph, save_graph
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_k_is_clipped_to_n_minus_one():
 
 def test_search_finds_reference_rows():
     ref = np.random.default_rng(3).normal(size=(50, 4))
-    idx, dist = search(ref, ref[[7, 11]] * 3.0, 1, "cosine")
+    idx, dist = exact_neighbors(ref, ref[[7, 11]] * 3.0, 1, "cosine")
     assert idx[:, 0].tolist() == [7, 11] and np.allclose(dist, 0, atol=1e-6)
 
 

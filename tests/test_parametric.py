@@ -8,12 +8,13 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.manifold import trustworthiness
 
-from dinoscope.config import MapSettings
+from dinoscope.config import MapSettings, settings_from_flags
 from dinoscope.errors import DinoscopeError
 from dinoscope.geometry import ball
-from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PCAMap, build_map
+from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PCAMap
 from dinoscope.metrics.placement import heldout_figures, placement_figures, split, subgraph
 from dinoscope.neighbors import knn_graph
+from dinoscope.pipeline import build_map
 
 FAST_STUDENT = dict(max_epochs=60, patience=8)
 
@@ -101,7 +102,7 @@ def test_bad_input_is_refused(digits):
 def test_settings_add_teachers_before_their_students():
     settings = MapSettings(maps=["param_tsne", "pca", "param_poincare", "tsne"])
     assert settings.maps == ["tsne", "param_tsne", "pca", "poincare", "param_poincare"]
-    m = build_map("param_umap", MapSettings(), seed=4)
+    m = build_map("param_umap", settings_from_flags(seed=4))
     assert isinstance(m, ParametricUMAP) and m.random_state == 4 and m.n_neighbors == 15
 
 

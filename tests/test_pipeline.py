@@ -12,8 +12,8 @@ import pytest
 from dinoscope import pipeline
 from dinoscope.config import settings_from_flags
 from dinoscope.errors import DinoscopeError
-from dinoscope.run import artifacts
-from dinoscope.run.results import load_run
+from dinoscope.rundir import artifacts
+from dinoscope.rundir.results import load_run
 
 from conftest import FAST, write_image_folder
 
@@ -93,7 +93,7 @@ def test_rerun_does_no_work(digits_run, monkeypatch):
         raise AssertionError("a cached stage ran again")
 
     monkeypatch.setattr("dinoscope.embed.extract.extract", boom)
-    monkeypatch.setattr("dinoscope.maps.build_map", boom)
+    monkeypatch.setattr("dinoscope.pipeline.build_map", boom)
     run, settings = pipeline.open_run(digits_run, settings_from_flags(**FAST))
     before = _snapshot(digits_run)
     assert [pipeline.STAGE_FUNCS[s](run, settings, False) for s in pipeline.STAGES] == [False] * len(pipeline.STAGES)
@@ -103,11 +103,9 @@ def test_rerun_does_no_work(digits_run, monkeypatch):
 def test_changed_perplexity_refits_only_tsne(digits_run, tmp_path, monkeypatch):
     out = tmp_path / "copy"
     shutil.copytree(digits_run, out)
-    import dinoscope.maps as maps_pkg
-
     fitted = []
-    real = maps_pkg.build_map
-    monkeypatch.setattr(maps_pkg, "build_map", lambda name, *a: fitted.append(name) or real(name, *a))
+    real = pipeline.build_map
+    monkeypatch.setattr(pipeline, "build_map", lambda name, *a, **k: fitted.append(name) or real(name, *a, **k))
     old = load_run(out).maps
     run = pipeline.run_pipeline(out, settings_from_flags(**FAST, perplexity=10), progress=False)
     new = load_run(out).maps

@@ -13,10 +13,11 @@ from sklearn.datasets import load_digits
 
 from dinoscope.config import load_settings, settings_from_flags
 from dinoscope.errors import DinoscopeError
-from dinoscope.pipeline import maps_stage, open_run, run_pipeline
+from dinoscope.pipeline import maps_stage, run_pipeline
 from dinoscope.query.place import place
-from dinoscope.run import artifacts
-from dinoscope.run.model import load_learned_maps, run_embedder
+from dinoscope.rundir import artifacts
+from dinoscope.rundir.access import open_run
+from dinoscope.rundir.model import RunModel
 
 from conftest import cli_exit_code
 
@@ -46,11 +47,11 @@ def learned_run(vectors, tmp_path_factory):
 
 
 def test_maps_stage_saves_learned_maps_and_scores_them_held_out(learned_run):
-    run, _ = open_run(learned_run, create=False)
+    run, settings = open_run(learned_run, create=False)
     assert list(run.stage("maps")["maps"]) == ["poincare", "param_poincare"]
     emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
     _, coords = artifacts.read_maps(run.file("maps.parquet"))
-    modules = load_learned_maps(run)
+    modules = RunModel(run, settings).maps
     assert list(modules) == ["param_poincare"]
     with torch.no_grad():
         out = modules["param_poincare"](torch.tensor(emb.vectors)).numpy()
@@ -78,7 +79,7 @@ def test_place_embeddings_writes_table_and_plot(learned_run, vectors, tmp_path, 
     table = pq.read_table(copy / "placed.parquet")
     assert table.column_names == ["id", "source", "label", "param_poincare_x", "param_poincare_y"]
     assert table.num_rows == 40 == len(placed.ids)
-    module = load_learned_maps(open_run(copy, create=False)[0])["param_poincare"]
+    module = RunModel(*open_run(copy, create=False)).maps["param_poincare"]
     with torch.no_grad():
         expected = module(torch.from_numpy(np.load(vectors / "new.npy"))).numpy()
     np.testing.assert_allclose(placed.coords["param_poincare"], expected)
@@ -110,7 +111,8 @@ def test_place_images_with_the_runs_backbone(mapped_run, tmp_path):
     placed = place(copy, tmp_path / "new.npz", progress=False)
     run, settings = open_run(copy, create=False)
     with torch.no_grad():
-        expected = load_learned_maps(run)["param_test"](torch.from_numpy(run_embedder(run, settings)(list(images))))
+        model = RunModel(run, settings)
+        expected = model.maps["param_test"](torch.from_numpy(model.embed(list(images))))
     np.testing.assert_allclose(placed.coords["param_test"], expected.numpy(), atol=1e-5)
     assert placed.labels == ["a", "b", "a", "b", "a"] and placed.embed_seconds > 0
     assert (copy / "plots/placed_param_test.png").is_file()

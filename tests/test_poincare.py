@@ -14,19 +14,21 @@ from sklearn.datasets import load_digits  # noqa: E402
 
 from dinoscope.errors import DinoscopeError  # noqa: E402
 from dinoscope.geometry import ball as g  # noqa: E402
-from dinoscope.geometry.hierarchy import class_tree, coarse_knn_accuracy, hierarchy_score, place_on_disk  # noqa: E402
-from dinoscope.maps import poincare  # noqa: E402
-from dinoscope.maps.poincare import (
-    PoincareMap,
+from dinoscope.geometry.geodesics import geodesic_circle, geodesic_points  # noqa: E402
+from dinoscope.geometry.hierarchy import class_tree, place_on_disk  # noqa: E402
+from dinoscope.maps import hyperbolic_tsne  # noqa: E402
+from dinoscope.maps.hyperbolic_tsne import (  # noqa: E402
     RiemannianDescent,
     all_pairs,
     attraction_edges,
     sampled_pairs,
     tsne_gradient,
 )
+from dinoscope.maps.poincare import PoincareMap  # noqa: E402
 from dinoscope.metrics.faithfulness import knn_accuracy, trustworthiness  # noqa: E402
+from dinoscope.metrics.hierarchy import coarse_knn_accuracy, hierarchy_score  # noqa: E402
 from dinoscope.neighbors import knn_graph  # noqa: E402
-from dinoscope.render.disk import geodesic_circle, geodesic_points, plot_disk  # noqa: E402
+from dinoscope.render.disk import plot_disk  # noqa: E402
 
 FAST = dict(n_iter=100, early_exaggeration_iter=50)
 
@@ -59,7 +61,7 @@ def digits():
 @pytest.fixture(scope="module")
 def digits_map(digits):
     X, y, graph = digits
-    return PoincareMap(**FAST).fit_transform(X, graph)
+    return PoincareMap(**FAST).fit_transform(X, knn=graph)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.3])
@@ -83,7 +85,7 @@ def test_threads_and_sampling_keep_the_gradient(problem, monkeypatch):
     Y, P = problem
     edges = attraction_edges(sp.csr_matrix(P))
     serial = tsne_gradient(Y, edges, all_pairs(len(Y)), scale=0.3)
-    monkeypatch.setattr(poincare, "_PARALLEL_MIN", 0)
+    monkeypatch.setattr(hyperbolic_tsne, "_PARALLEL_MIN", 0)
     np.testing.assert_array_equal(tsne_gradient(Y, edges, all_pairs(len(Y)), scale=0.3), serial)
     monkeypatch.undo()
     rng = np.random.default_rng(0)
@@ -113,26 +115,27 @@ def test_map_on_digits_is_faithful_and_separates_classes(digits, digits_map):
     assert knn_accuracy(D_low, y.astype(str)) > 0.9
 
 
+# n_iter 50: the fewest iterations PoincareMap accepts (its n_iter constraint, as the run settings)
 @pytest.mark.parametrize("learning_rate", [1e9, 1e-9])
 def test_extreme_learning_rates_keep_points_finite_and_inside(digits, learning_rate):
     X, _, graph = digits
     eps = 1e-4
-    Y = PoincareMap(learning_rate=learning_rate, n_iter=30, early_exaggeration_iter=10, eps=eps,
-                    center=None).fit_transform(X, graph)
+    Y = PoincareMap(learning_rate=learning_rate, n_iter=50, early_exaggeration_iter=10, eps=eps,
+                    center=None).fit_transform(X, knn=graph)
     assert np.isfinite(Y).all()
     assert (np.linalg.norm(Y, axis=1) <= 1 - eps + 1e-12).all()
 
 
 def test_sampled_repulsion_large_path_runs(digits):
     X, y, graph = digits
-    Y = PoincareMap(exact_max=100, negative_samples=16, **FAST).fit_transform(X, graph)
+    Y = PoincareMap(exact_max=100, negative_samples=16, **FAST).fit_transform(X, knn=graph)
     assert knn_accuracy(g.pairwise_distances(Y, Y), y.astype(str)) > 0.85
 
 
 def test_centring_on_a_class_medoid_is_an_isometry(digits):
     X, y, graph = digits
-    plain = PoincareMap(center=None, **FAST).fit(X, graph)
-    centred = PoincareMap(center_class=3, **FAST).fit(X, graph, labels=list(y))
+    plain = PoincareMap(center=None, **FAST).fit(X, knn=graph)
+    centred = PoincareMap(center_class=3, **FAST).fit(X, list(y), knn=graph)
     np.testing.assert_allclose(centred.embedding_[centred.center_index_], 0.0, atol=1e-9)
     assert y[centred.center_index_] == 3
     rows = np.flatnonzero(y == 3)
@@ -141,23 +144,24 @@ def test_centring_on_a_class_medoid_is_an_isometry(digits):
     np.testing.assert_allclose(g.pairwise_distances(centred.embedding_, centred.embedding_),
                                g.pairwise_distances(plain.embedding_, plain.embedding_), atol=1e-6)
     with pytest.raises(DinoscopeError, match="labels"):
-        PoincareMap(center_class=3).fit(X, graph)
+        PoincareMap(center_class=3).fit(X, knn=graph)
 
 
 @pytest.mark.slow
 def test_umap_method_lands_in_the_disk(digits):
     X, y, graph = digits
-    Y = PoincareMap(method="umap", n_epochs=100).fit_transform(X, graph)
+    Y = PoincareMap(method="umap", n_epochs=100).fit_transform(X, knn=graph)
     assert (np.linalg.norm(Y, axis=1) < 1).all()
     assert knn_accuracy(g.pairwise_distances(Y, Y), y.astype(str)) > 0.9
 
 
 def test_bad_settings_raise_one_line_errors(digits):
     X, _, graph = digits
-    with pytest.raises(DinoscopeError, match="method"):
-        PoincareMap(method="spiral").fit(X, graph)
-    with pytest.raises(DinoscopeError, match="center"):
-        PoincareMap(center="middle").fit(X, graph)
+    with pytest.raises(ValueError, match="'method' parameter of PoincareMap") as err:
+        PoincareMap(method="spiral").fit(X, knn=graph)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="'center' parameter of PoincareMap"):
+        PoincareMap(center="middle").fit(X, knn=graph)
 
 
 def planted():

@@ -6,7 +6,7 @@ import pytest
 
 from dinoscope.errors import DinoscopeError
 from dinoscope.hashing import fingerprint
-from dinoscope.run.directory import FORMAT_VERSION, RunDir, atomic_path
+from dinoscope.rundir.directory import FORMAT_VERSION, RunDir, atomic_path
 
 
 def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from dinoscope.deploy.service import create_app
-from dinoscope.pipeline import open_run
-from dinoscope.run.artifacts import read_embeddings
+from dinoscope.rundir.access import open_run
+from dinoscope.rundir.artifacts import read_embeddings
 from dinoscope.sources import load_source
 
 

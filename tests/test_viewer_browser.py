@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from viewer_fixtures import CLASSES, COLOURS, CORNERS, make_run
 
-from dinoscope.run import artifacts
+from dinoscope.rundir import artifacts
 from dinoscope.viewer.app import create_viewer_app, export
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -11,8 +11,8 @@ from viewer_fixtures import CLASSES, COLOURS, make_run
 
 from dinoscope.errors import DinoscopeError
 from dinoscope.neighbors import load_graph
-from dinoscope.run import artifacts
-from dinoscope.run.directory import RunDir
+from dinoscope.rundir import artifacts
+from dinoscope.rundir.directory import RunDir
 from dinoscope.viewer.data import MAX_CATEGORIES, _categories, prepare_viewer
 from dinoscope.viewer.thumbs import MAX_SIDE, atlas_layout
 

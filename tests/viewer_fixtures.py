@@ -12,8 +12,8 @@ import numpy as np
 
 from dinoscope.config import settings_from_flags
 from dinoscope.neighbors import knn_graph, save_graph
-from dinoscope.run import artifacts
-from dinoscope.run.directory import RunDir
+from dinoscope.rundir import artifacts
+from dinoscope.rundir.directory import RunDir
 from dinoscope.sources import load_source
 
 CLASSES = ["cat", "dog", "<img src=x onerror=alert(1)>", "fish"]

@@ -10,9 +10,12 @@ import click
 import typer
 
 from . import pipeline
-from .config import DEFAULT_MAPS, FLAGS, MAP_NAMES, settings_from_flags
+from .config import settings_from_flags
 from .console import console, stdout
 from .errors import DinoscopeError
+from .maps import MAPS
+from .options import settings_command
+from .rundir.artifacts import REPORT
 
 app = typer.Typer(
     name="dinoscope",
@@ -23,77 +26,31 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# Options shared by several commands, declared once.
+# Options that are not settings, declared once; every setting is an option derived from `config` (see `options`).
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write (created if missing).")]
 RunArg = Annotated[Path, typer.Argument(help="An existing run directory.", show_default=False)]
 Config = Annotated[Path | None, typer.Option("--config", help="YAML file of settings (flags override it).")]
-Source = Annotated[str | None, typer.Option(
-    "--source", "-s", help="Dataset name (digits, cifar10), image folder, .npz/.npy images, or "
-    ".npy/.npz/.parquet embeddings. [default: digits]", show_default=False)]
-Split = Annotated[str | None, typer.Option(help="train | test | all. [default: all]", show_default=False)]
-Strict = Annotated[bool | None, typer.Option("--strict", help="Fail on an unreadable image instead of skipping it.")]
-Limit = Annotated[int | None, typer.Option(help="Use only the first N items.")]
-CacheDir = Annotated[Path | None, typer.Option(help="Where datasets are downloaded to / looked for.")]
-Model = Annotated[str | None, typer.Option(
-    "--model", "-m", help="Alias (see `dinoscope models`) or any timm name. [default: dinov2-vits14]",
-    show_default=False)]
-Weights = Annotated[Path | None, typer.Option(help="Local checkpoint (.safetensors/.pth) for offline use.")]
-RandomWeights = Annotated[bool | None, typer.Option(
-    "--random-weights", help="Untrained backbone (tests, offline demos); said on every result.")]
-Pool = Annotated[str | None, typer.Option(help="cls | mean | cls+mean. [default: cls]", show_default=False)]
-Resolution = Annotated[int | None, typer.Option(help="Input size in pixels. [default: 224]", show_default=False)]
-Precision = Annotated[str | None, typer.Option(help="auto | bf16 | fp32. [default: auto]", show_default=False)]
-BatchSize = Annotated[int | None, typer.Option(help="Images per forward pass. [default: 64]", show_default=False)]
-Device = Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N]. [default: auto]", show_default=False)]
-Threads = Annotated[int | None, typer.Option(help="CPU threads for inference. [default: physical cores]",
-                                             show_default=False)]
-K = Annotated[int | None, typer.Option("--k", help="Neighbours per point in the shared kNN graph. [default: 90]",
-                                       show_default=False)]
-Maps = Annotated[str | None, typer.Option(help=f"Comma-separated maps, of {', '.join(MAP_NAMES)} (a learned "
-                                          f"param_* map brings its teacher). [default: {','.join(DEFAULT_MAPS)}]",
-                                          show_default=False)]
-Perplexity = Annotated[float | None, typer.Option(help="t-SNE perplexity. [default: 30]", show_default=False)]
-NNeighbors = Annotated[int | None, typer.Option(help="UMAP n_neighbors. [default: 15]", show_default=False)]
-PoincareMethod = Annotated[str | None, typer.Option(
-    help="Poincaré disk method: tsne (faithful hyperbolic t-SNE) | umap (fast). [default: tsne]", show_default=False)]
-Center = Annotated[str | None, typer.Option(
-    help="What the disk's isometry moves to its centre: mean | density | none. [default: mean]",
-    show_default=False)]
-CenterClass = Annotated[str | None, typer.Option(help="Put this class's medoid at the disk's centre instead.")]
-Superclasses = Annotated[Path | None, typer.Option(
-    help="YAML/JSON mapping class → superclass; adds the disk's 10-NN superclass accuracy.")]
-Sample = Annotated[int | None, typer.Option(help="Metrics subsample size. [default: 5000]", show_default=False)]
-Seed = Annotated[int | None, typer.Option(help="Seed for every random choice. [default: 0]", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Split = Annotated[str | None, typer.Option(help="train | test | all. [default: all]", show_default=False)]
+Device = Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N]. [default: the run's]", show_default=False)]
+ALL = ("source", "model", "neighbors", "maps", "metrics", "analysis", "seed")
 
 
-def _flags(given: dict) -> dict:
-    """The setting flags among a command's arguments (see config.FLAGS)."""
-    return {k: v for k, v in given.items() if k in FLAGS}
-
-
-def _stage(name: str, run_dir: Path, **flags) -> None:
-    """Run one stage on an existing run directory, with flags over its stored settings."""
+def _stages(run_dir: Path, stages: tuple[str, ...], flags: dict) -> None:
+    """Run stages on an existing run directory, with flags over its stored settings."""
     run, stored = pipeline.open_run(run_dir, create=False)
     settings = settings_from_flags(base=stored, **flags)
     run.manifest["settings"] = settings.model_dump(mode="json")
-    pipeline.STAGE_FUNCS[name](run, settings, True)
+    for name in stages:
+        pipeline.STAGE_FUNCS[name](run, settings, True)
 
 
-@app.command()
-def run(
-    out: Out = Path("runs/default"), config: Config = None, source: Source = None, split: Split = None,
-    strict: Strict = None, limit: Limit = None, cache_dir: CacheDir = None, model: Model = None,
-    weights: Weights = None, random_weights: RandomWeights = None, pool: Pool = None,
-    resolution: Resolution = None, precision: Precision = None, batch_size: BatchSize = None,
-    device: Device = None, threads: Threads = None, k: K = None, maps: Maps = None,
-    perplexity: Perplexity = None, n_neighbors: NNeighbors = None, poincare_method: PoincareMethod = None,
-    center: Center = None, center_class: CenterClass = None, superclasses: Superclasses = None,
-    sample: Sample = None, seed: Seed = None, quiet: Quiet = False,
-) -> None:
-    """Run every stage: extract → neighbors → maps → metrics → plot → report.
+@settings_command(app, *ALL)
+def run(out: Out = Path("runs/default"), config: Config = None, quiet: Quiet = False, **flags) -> None:
+    """Run every stage: extract → neighbors → maps → metrics → analyze → plot → report.
 
     Stages whose inputs and settings did not change are skipped, so re-running is cheap.
+    Every setting is an option (grouped below by stage and by map).
 
     [bold]Examples[/]
 
@@ -105,80 +62,60 @@ def run(
 
       dinoscope run --source cifar10 --center-class cat --superclasses classes.yaml
     """
-    settings = settings_from_flags(config, **_flags(locals()))
+    settings = settings_from_flags(config, **flags)
     result = pipeline.run_pipeline(out, settings, progress=not quiet)
-    console.print(f"[bold green]done[/] report: {result.file('report.html')}")
+    console.print(f"[bold green]done[/] report: {result.file(REPORT)}")
 
 
-@app.command()
-def extract(
-    out: Out = Path("runs/default"), config: Config = None, source: Source = None, split: Split = None,
-    strict: Strict = None, limit: Limit = None, cache_dir: CacheDir = None, model: Model = None,
-    weights: Weights = None, random_weights: RandomWeights = None, pool: Pool = None,
-    resolution: Resolution = None, precision: Precision = None, batch_size: BatchSize = None,
-    device: Device = None, threads: Threads = None, quiet: Quiet = False,
-) -> None:
+@settings_command(app, "source", "model", "seed")
+def extract(out: Out = Path("runs/default"), config: Config = None, quiet: Quiet = False, **flags) -> None:
     """Embed the images of a source into RUN/embeddings.parquet (resumable, in shards).
 
     [bold]Example[/]
 
       dinoscope extract --source ./images --model dino-vits16 --out runs/photos
     """
-    settings = settings_from_flags(config, **_flags(locals()))
+    settings = settings_from_flags(config, **flags)
     run_dir, settings = pipeline.open_run(out, settings)
     pipeline.extract_stage(run_dir, settings, progress=not quiet)
 
 
-@app.command()
-def neighbors(run_dir: RunArg, k: K = None,
-              metric: Annotated[str | None, typer.Option(help="cosine | euclidean.")] = None,
-              method: Annotated[str | None, typer.Option(help="auto | exact | approx.")] = None) -> None:
+@settings_command(app, "neighbors")
+def neighbors(run_dir: RunArg, **flags) -> None:
     """Build the shared kNN graph RUN/neighbors.npz from the embeddings.
 
     [bold]Example[/]   dinoscope neighbors runs/photos --k 50
     """
-    _stage("neighbors", run_dir, k=k, metric=metric, method=method)
+    _stages(run_dir, ("neighbors",), flags)
 
 
-@app.command("map")
-def map_(run_dir: RunArg, maps: Maps = None, perplexity: Perplexity = None, n_neighbors: NNeighbors = None,
-         poincare_method: PoincareMethod = None, center: Center = None, center_class: CenterClass = None,
-         superclasses: Superclasses = None, seed: Seed = None) -> None:
+@settings_command(app, "maps", "metrics", "seed", name="map")
+def map_(run_dir: RunArg, **flags) -> None:
     """Fit the 2-D maps into RUN/maps.parquet (only those whose settings changed), then score them.
 
     [bold]Example[/]   dinoscope map runs/photos --maps tsne --perplexity 50
     """
-    _stage("maps", run_dir, maps=maps, perplexity=perplexity, n_neighbors=n_neighbors,
-           poincare_method=poincare_method, center=center, center_class=center_class, seed=seed)
-    _stage("metrics", run_dir, superclasses=superclasses)
+    _stages(run_dir, ("maps", "metrics"), flags)
 
 
-@app.command()
-def metrics(run_dir: RunArg, sample: Sample = None,
-            k: Annotated[int | None, typer.Option("--k", help="Neighbourhood size. [default: 10]")] = None) -> None:
+@settings_command(app, "metrics")
+def metrics(run_dir: RunArg, **flags) -> None:
     """Score every map's faithfulness into RUN/metrics.json.
 
     [bold]Example[/]   dinoscope metrics runs/photos --sample 10000
     """
-    _stage("metrics", run_dir, sample=sample, metrics_k=k)
+    _stages(run_dir, ("metrics",), flags)
 
 
-@app.command()
-def analyze(run_dir: RunArg,
-            n_clusters: Annotated[int | None, typer.Option(help="k-means k. [default: number of labels, else 10]",
-                                                           show_default=False)] = None,
-            duplicate_threshold: Annotated[float | None, typer.Option(
-                help="Cosine similarity above which images are near-duplicates. [default: 0.997]",
-                show_default=False)] = None,
-            top: Annotated[int | None, typer.Option(help="Outliers / label issues shown. [default: 24]",
-                                                    show_default=False)] = None) -> None:
+@settings_command(app, "analysis")
+def analyze(run_dir: RunArg, **flags) -> None:
     """Clusters, outliers, near-duplicates (and train/test leaks) and label issues into RUN/analysis.parquet.
 
     The findings and their image grids go into RUN/analysis.json, RUN/plots/analysis/ and the report.
 
     [bold]Example[/]   dinoscope analyze runs/cifar10 --duplicate-threshold 0.99
     """
-    _stage("analyze", run_dir, n_clusters=n_clusters, duplicate_threshold=duplicate_threshold, top=top)
+    _stages(run_dir, ("analyze",), flags)
 
 
 @app.command()
@@ -328,7 +265,7 @@ def plot(run_dir: RunArg) -> None:
 
     [bold]Example[/]   dinoscope plot runs/photos
     """
-    _stage("plot", run_dir)
+    _stages(run_dir, ("plot",), {})
 
 
 @app.command()
@@ -337,7 +274,7 @@ def report(run_dir: RunArg) -> None:
 
     [bold]Example[/]   dinoscope report runs/photos
     """
-    _stage("report", run_dir)
+    _stages(run_dir, ("report",), {})
 
 
 @app.command()
@@ -380,9 +317,9 @@ def demo(out: Out = Path("runs/demo"), quiet: Quiet = False) -> None:
     (DINO v1's architecture, because an untrained DINOv2 scales every block by LayerScale's 1e-5 and so
     gives nearly the same vector for every image.)
     """
-    settings = settings_from_flags(source="digits", model="dino-vits16", random_weights=True, maps=list(MAP_NAMES))
+    settings = settings_from_flags(source="digits", model="dino-vits16", random_weights=True, maps=list(MAPS))
     result = pipeline.run_pipeline(out, settings, progress=not quiet)
-    console.print(f"[bold green]done[/] open the report: {result.file('report.html').resolve()}")
+    console.print(f"[bold green]done[/] open the report: {result.file(REPORT).resolve()}")
     console.print(f"next: dinoscope view {out}   ·   dinoscope place {out} --source NEW   ·   "
                   f"dinoscope export {out} --format onnx   ·   dinoscope serve {out}")
 

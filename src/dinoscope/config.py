@@ -1,156 +1,182 @@
-"""Typed settings for every stage; CLI flags and YAML files both map onto `Settings`."""
+"""Typed settings for every stage; CLI flags, YAML files and `dinoscope.run(**flags)` all map onto `Settings`.
+
+The maps' settings are not written here: each map's section is derived from its estimator (the defaults of
+`__init__`, the rules of `_parameter_constraints`, the help of its docstring's Parameters section), so a map's
+defaults and constraints are written once, where the estimator is, and `fit` and the settings check the same
+rules. The flat option names (`FLAGS`: the CLI's flags and `dinoscope.run`'s keywords) derive from the sections.
+"""
 
 from __future__ import annotations
 
+import inspect
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from .errors import DinoscopeError
-
-MAP_NAMES = ("pca", "tsne", "umap", "poincare", "param_umap", "param_tsne", "param_poincare")
-DEFAULT_MAPS = ("pca", "tsne", "umap", "poincare")
-# Learned maps and the non-parametric map each learns from (fitted first, in the same maps stage).
-TEACHERS = {"param_umap": "umap", "param_tsne": "tsne", "param_poincare": "poincare"}
+from .maps.registry import CONTEXT, DEFAULT_MAPS, MAPS, with_teachers
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class _Derived(_Strict):
+    """Settings derived from an estimator: its defaults pass through the same types (30 → 30.0 for a float)."""
+
+    model_config = ConfigDict(validate_default=True)
+
+
 class SourceSettings(_Strict):
     """Where the images come from (see `dinoscope.sources`)."""
 
-    source: str = "digits"
-    split: Literal["train", "test", "all"] = "all"
-    strict: bool = False
-    limit: int | None = Field(None, ge=1, description="use only the first N items")
-    cache_dir: Path | None = None
+    source: str = Field("digits", description="Dataset name (digits, cifar10), image folder, .npz/.npy images, or "
+                                              ".npy/.npz/.parquet embeddings.")
+    split: Literal["train", "test", "all"] = Field("all", description="Which split of the source.")
+    strict: bool = Field(False, description="Fail on an unreadable image instead of skipping it.")
+    limit: int | None = Field(None, ge=1, description="Use only the first N items.")
+    cache_dir: Path | None = Field(None, description="Where datasets are downloaded to / looked for.")
 
 
 class ModelSettings(_Strict):
     """Which backbone, which weights, and how to run it."""
 
-    model: str = "dinov2-vits14"
-    weights: Path | None = None
-    random_weights: bool = False
-    pool: Literal["cls", "mean", "cls+mean"] = "cls"
-    resolution: int | None = Field(None, ge=14)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    batch_size: int = Field(64, ge=1)
-    device: str = "auto"
-    threads: int | None = Field(None, ge=1)
-    shard_size: int = Field(1024, ge=1)
+    model: str = Field("dinov2-vits14", description="Alias (see `dinoscope models`) or any timm name.")
+    weights: Path | None = Field(None, description="Local checkpoint (.safetensors/.pth) for offline use.")
+    random_weights: bool = Field(False, description="Untrained backbone (tests, offline demos); said on every result.")
+    pool: Literal["cls", "mean", "cls+mean"] = Field("cls", description="How tokens become one vector per image.")
+    resolution: int | None = Field(None, ge=14, description="Input size in pixels (the model's own when not given).")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 where the hardware has it.")
+    batch_size: int = Field(64, ge=1, description="Images per forward pass.")
+    device: str = Field("auto", description="auto | cpu | cuda[:N].")
+    threads: int | None = Field(None, ge=1, description="CPU threads for inference (physical cores when not given).")
+    shard_size: int = Field(1024, ge=1, description="Images per resumable shard.")
 
 
 class NeighborSettings(_Strict):
     """The shared kNN graph: computed once, reused by maps, metrics and analyses."""
 
-    k: int = Field(90, ge=2)
-    metric: Literal["cosine", "euclidean"] = "cosine"
-    method: Literal["auto", "exact", "approx"] = "auto"
-    exact_max: int = Field(20000, ge=1, description="largest n searched exactly under method=auto")
-
-
-class PCASettings(_Strict):
-    n_components: int = 2
-
-
-class TSNESettings(_Strict):
-    perplexity: float = Field(30.0, gt=0)
-    pca_dims: int = Field(50, ge=2, description="PCA dimensions fed to t-SNE, as in the seeds' recipe")
-    n_iter: int = Field(750, ge=50)
-    early_exaggeration_iter: int = Field(250, ge=0)
-    n_jobs: int = 0
-
-
-class UMAPSettings(_Strict):
-    n_neighbors: int = Field(15, ge=2)
-    min_dist: float = Field(0.1, ge=0)
-    n_epochs: int | None = None
-
-
-class PoincareSettings(_Strict):
-    """The hyperbolic map: t-SNE on Poincaré distances (default) or umap-learn's hyperboloid output."""
-
-    method: Literal["tsne", "umap"] = "tsne"
-    perplexity: float = Field(15.0, gt=0)
-    n_iter: int = Field(250, ge=50)
-    early_exaggeration_iter: int = Field(250, ge=0)
-    scale: float = Field(0.3, gt=0, description="t-SNE kernel's unit of hyperbolic distance; 1 pushes to the rim")
-    n_neighbors: int = Field(15, ge=2)
-    min_dist: float = Field(0.1, ge=0)
-    center: Literal["density", "mean"] | None = Field("mean", description="moved to the centre by an isometry")
-    center_class: str | None = Field(None, description="put this class's medoid at the centre instead")
-
-    @field_validator("center", mode="before")
-    @classmethod
-    def _none(cls, value: object) -> object:
-        return None if isinstance(value, str) and value.lower() == "none" else value
-
-
-class LearnedMapSettings(_Strict):
-    """A learned map's network and training (see `maps.parametric`); `device` auto uses the GPU when there is one."""
-
-    hidden: int = Field(256, ge=2, description="units per hidden layer")
-    layers: int = Field(2, ge=1, description="hidden layers")
-    batch_size: int = Field(512, ge=8)
-    learning_rate: float = Field(1e-3, gt=0)
-    device: str = "auto"
-
-
-class StudentSettings(LearnedMapSettings):
-    """A learned map that regresses its teacher's coordinates, early-stopped on a held-out share."""
-
-    max_epochs: int = Field(200, ge=1)
-    patience: int = Field(12, ge=1)
-    validation: float = Field(0.1, gt=0, lt=0.5)
-
-
-class ParamUMAPSettings(LearnedMapSettings):
-    """Parametric UMAP: warm start on the UMAP map, then UMAP's loss on the shared graph plus a pull to the map."""
-
-    n_neighbors: int = Field(15, ge=2)
-    min_dist: float = Field(0.1, ge=0)
-    n_epochs: int = Field(50, ge=0)
-    warm_epochs: int = Field(100, ge=1)
-    negative_samples: int = Field(5, ge=1)
-    teacher_weight: float = Field(0.1, ge=0)
-
-
-class MapSettings(_Strict):
-    maps: list[str] = Field(default_factory=lambda: list(DEFAULT_MAPS), min_length=1)
-    pca: PCASettings = Field(default_factory=PCASettings)
-    tsne: TSNESettings = Field(default_factory=TSNESettings)
-    umap: UMAPSettings = Field(default_factory=UMAPSettings)
-    poincare: PoincareSettings = Field(default_factory=PoincareSettings)
-    param_umap: ParamUMAPSettings = Field(default_factory=ParamUMAPSettings)
-    param_tsne: StudentSettings = Field(default_factory=StudentSettings)
-    param_poincare: StudentSettings = Field(default_factory=StudentSettings)
-
-    @field_validator("maps")
-    @classmethod
-    def _known(cls, maps: list[str]) -> list[str]:
-        """Known names, each once, every learned map's teacher added before it."""
-        unknown = [m for m in maps if m not in MAP_NAMES]
-        if unknown:
-            raise ValueError(f"unknown map {unknown[0]!r}; choose from {', '.join(MAP_NAMES)}")
-        return list(dict.fromkeys(name for m in maps for name in (TEACHERS.get(m), m) if name))
+    k: int = Field(90, ge=2, description="Neighbours per point in the shared kNN graph.")
+    metric: Literal["cosine", "euclidean"] = Field("cosine", description="Embedding-space distance.")
+    method: Literal["auto", "exact", "approx"] = Field("auto", description="auto: exact up to exact_max points.")
+    exact_max: int = Field(20000, ge=1, description="Largest n searched exactly under method auto.")
 
 
 class MetricSettings(_Strict):
-    k: int = Field(10, ge=1)
-    sample: int = Field(5000, ge=10, description="metrics are exact on a seeded subsample of this size")
-    superclasses: Path | None = Field(None, description="YAML/JSON mapping class -> superclass (coarse accuracy)")
+    """Faithfulness figures of every map."""
+
+    k: int = Field(10, ge=1, description="Neighbourhood size of the figures.")
+    sample: int = Field(5000, ge=10, description="Figures are exact on a seeded subsample of this size.")
+    superclasses: Path | None = Field(None, description="YAML/JSON mapping class → superclass; adds the disk's "
+                                                        "10-NN superclass accuracy.")
 
 
 class AnalysisSettings(_Strict):
     """Clusters, outliers, near-duplicates and label issues on the shared graph (see `dinoscope.analysis`)."""
 
-    n_clusters: int | None = Field(None, ge=2, description="k-means k; default: the number of labels, else 10")
-    duplicate_threshold: float = Field(0.997, gt=0, le=1, description="cosine similarity of near-duplicates")
-    top: int = Field(24, ge=1, description="how many outliers / label issues the report shows")
+    n_clusters: int | None = Field(None, ge=2, description="k-means k (the number of labels, else 10, when not "
+                                                           "given).")
+    duplicate_threshold: float = Field(0.997, gt=0, le=1, description="Cosine similarity above which images are "
+                                                                      "near-duplicates.")
+    top: int = Field(24, ge=1, description="How many outliers / label issues the report shows.")
+
+
+# --------------------------------------------------------------------------- settings derived from an estimator
+
+def _annotation(constraints: list) -> Any:
+    """The Python type that a scikit-learn parameter constraint list admits (for pydantic and the CLI)."""
+    kinds: list = []
+    for c in constraints:
+        if c is None:
+            kinds.append(type(None))
+        elif c == "boolean" or c is bool:
+            kinds.append(bool)
+        elif hasattr(c, "options"):  # StrOptions
+            kinds.append(Literal[tuple(sorted(c.options))])
+        elif hasattr(c, "closed"):  # Interval
+            kinds.append(int if c.type is Integral else float)
+        elif c is Integral or c is int:
+            kinds.append(int)
+        elif c is Real or c is float:
+            kinds.append(float)
+        elif c is str:
+            kinds.append(str)
+        else:
+            raise TypeError(f"no settings type for the constraint {c!r}")
+    out = kinds[0]
+    for kind in kinds[1:]:
+        out = out | kind
+    return out
+
+
+def parameter_docs(doc: str | None) -> dict[str, str]:
+    """Parameter name → its description, from a numpydoc "Parameters" section."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    if "Parameters" not in lines:
+        return {}
+    out: dict[str, str] = {}
+    name = None
+    for line in lines[lines.index("Parameters") + 2:]:
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            if " : " not in line:
+                break  # the next section
+            name = line.split(" : ")[0].strip()
+            out[name] = ""
+        elif name is not None:
+            out[name] = f"{out[name]} {line.strip()}".strip()
+    return out
+
+
+def _none_from_text(value: object) -> object:
+    """"none" (from a flag or YAML) means None for settings that admit it."""
+    return None if isinstance(value, str) and value.lower() == "none" else value
+
+
+def estimator_settings(cls: type) -> type[BaseModel]:
+    """A pydantic model of an estimator's settings: every `__init__` parameter but the run's context
+    (random_state, verbose, metric), typed and checked by the estimator's own `_parameter_constraints`."""
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    docs = parameter_docs(cls.__doc__)
+    params = [p for p in inspect.signature(cls.__init__).parameters.values()
+              if p.name != "self" and p.name not in CONTEXT]
+    constraints = {p.name: cls._parameter_constraints[p.name] for p in params}
+    fields = {p.name: (_annotation(constraints[p.name]), Field(p.default, description=docs.get(p.name)))
+              for p in params}
+    optional = [name for name, cons in constraints.items() if None in cons]
+
+    def check(self):
+        validate_parameter_constraints(constraints, dict(self), caller_name=cls.__name__)
+        return self
+
+    validators: dict = {"_constraints": model_validator(mode="after")(check)}
+    if optional:
+        validators["_none"] = field_validator(*optional, mode="before")(lambda value: _none_from_text(value))
+    return create_model(f"{cls.__name__}Settings", __base__=_Derived, __validators__=validators,
+                        __doc__=inspect.cleandoc(cls.__doc__ or "").splitlines()[0], **fields)
+
+
+def _known_maps(maps: list[str]) -> list[str]:
+    """Known names, each once, every learned map's teacher added before it."""
+    try:
+        return with_teachers(maps)
+    except DinoscopeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+MapSettings = create_model(
+    "MapSettings", __base__=_Strict, __doc__="Which maps to fit, and each map's settings (from its estimator).",
+    __validators__={"_known": field_validator("maps")(lambda maps: _known_maps(maps))},
+    maps=(list[str], Field(default_factory=lambda: list(DEFAULT_MAPS), min_length=1,
+                           description=f"Comma-separated maps, of {', '.join(MAPS)} (a learned param_* map "
+                                       "brings its teacher).")),
+    **{name: ((model := estimator_settings(spec.estimator_class())), Field(default_factory=model))
+       for name, spec in MAPS.items()},
+)
 
 
 class Settings(_Strict):
@@ -162,25 +188,43 @@ class Settings(_Strict):
     maps: MapSettings = Field(default_factory=MapSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
-    seed: int = 0
+    seed: int = Field(0, description="Seed for every random choice.")
 
 
-# Flat option names (CLI flags and keyword arguments of `dinoscope.run`) → dotted setting paths.
-FLAGS = {
-    "source": "source.source", "split": "source.split", "strict": "source.strict", "limit": "source.limit",
-    "cache_dir": "source.cache_dir", "model": "model.model", "weights": "model.weights",
-    "random_weights": "model.random_weights", "pool": "model.pool", "resolution": "model.resolution",
-    "precision": "model.precision", "batch_size": "model.batch_size", "device": "model.device",
-    "threads": "model.threads", "shard_size": "model.shard_size", "k": "neighbors.k",
-    "metric": "neighbors.metric", "method": "neighbors.method", "maps": "maps.maps",
-    "perplexity": "maps.tsne.perplexity", "n_neighbors": "maps.umap.n_neighbors",
-    "min_dist": "maps.umap.min_dist",
-    "poincare_method": "maps.poincare.method", "center": "maps.poincare.center",
-    "center_class": "maps.poincare.center_class", "superclasses": "metrics.superclasses",
-    "sample": "metrics.sample", "metrics_k": "metrics.k", "seed": "seed",
-    "n_clusters": "analysis.n_clusters", "duplicate_threshold": "analysis.duplicate_threshold",
-    "top": "analysis.top",
-}
+# --------------------------------------------------------------------------- flat option names
+
+SECTIONS = ("source", "model", "neighbors", "metrics", "analysis")  # sections whose fields get plain names
+
+
+def _flags() -> dict[str, str]:
+    """Flat option names → dotted setting paths: a section's fields by their own names (prefixed with the
+    section on a clash: metrics_k), every map parameter as <map>_<param> plus its registry short flags, seed."""
+    flags: dict[str, str] = {}
+    for section in SECTIONS:
+        for field in Settings.model_fields[section].annotation.model_fields:
+            flags[field if field not in flags else f"{section}_{field}"] = f"{section}.{field}"
+    flags["maps"] = "maps.maps"
+    for name, spec in MAPS.items():
+        for field in MapSettings.model_fields[name].annotation.model_fields:
+            flags[f"{name}_{field}"] = f"maps.{name}.{field}"
+        for field in spec.flags:
+            if field in flags:
+                raise RuntimeError(f"map {name}'s short flag {field} is taken by {flags[field]}")
+            flags[field] = f"maps.{name}.{field}"
+    flags["seed"] = "seed"
+    return flags
+
+
+FLAGS = _flags()
+
+
+def field_info(dotted: str):
+    """The pydantic field behind a dotted setting path (its type, default and description)."""
+    model: type[BaseModel] = Settings
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        model = model.model_fields[part].annotation
+    return model.model_fields[leaf]
 
 
 def settings_from_flags(config: str | Path | None = None, base: Settings | None = None, **flags: object) -> Settings:
@@ -222,7 +266,8 @@ def load_settings(path: str | Path | None = None, base: Settings | None = None, 
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise DinoscopeError(f"invalid setting {where}: {err['msg'].removeprefix('Value error, ')}") from None
+        message = err["msg"].removeprefix("Value error, ").splitlines()[0]
+        raise DinoscopeError(f"invalid setting {where}: {message}") from None
 
 
 def _merge(into: dict, new: dict) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .checks import as_points
 from .errors import DinoscopeError
-from .run.directory import atomic_path
+from .rundir.directory import atomic_path
 
 Metric = Literal["cosine", "euclidean"]
 METRICS = ("cosine", "euclidean")
@@ -70,7 +70,7 @@ def _block_distances(Q: np.ndarray, R: np.ndarray, r_sq: np.ndarray | None, metr
     return np.sqrt(D, out=D)
 
 
-def search(reference: np.ndarray, queries: np.ndarray, k: int, metric: Metric = "cosine",
+def exact_neighbors(reference: np.ndarray, queries: np.ndarray, k: int, metric: Metric = "cosine",
            exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest `reference` rows of every query row, blockwise; `exclude_self` when queries is reference."""
     _check_metric(metric)
@@ -130,10 +130,22 @@ def knn_graph(X: object, k: int = 90, metric: Metric = "cosine", method: str = "
     k = min(k, n - 1)
     exact = method == "exact" or (method == "auto" and n <= exact_max)
     if exact:
-        indices, distances = search(X, X, k, metric, exclude_self=True)
+        indices, distances = exact_neighbors(X, X, k, metric, exclude_self=True)
     else:
         indices, distances = _approximate(X, k, metric, seed, n_jobs)
     return KNNGraph(indices, distances, metric, exact)
+
+
+def umap_knn(graph: KNNGraph, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
+    """umap-learn's convention for a graph: n_neighbors columns, the point itself first at distance 0."""
+    if graph.k < n_neighbors - 1:
+        raise DinoscopeError(f"UMAP with n_neighbors={n_neighbors} needs a shared graph of at least "
+                             f"{n_neighbors - 1} neighbours, it has {graph.k}")
+    head = graph.head(n_neighbors - 1)
+    n = len(graph)
+    indices = np.hstack([np.arange(n, dtype=np.int64)[:, None], head.indices]).astype(np.int32)
+    distances = np.hstack([np.zeros((n, 1), np.float32), head.distances]).astype(np.float32)
+    return indices, distances
 
 
 def save_graph(graph: KNNGraph, path: str | os.PathLike) -> None:

@@ -6,7 +6,6 @@ inputs and settings did not change does nothing, and a change reruns exactly wha
 
 from __future__ import annotations
 
-import inspect
 import pickle
 import shutil
 import time
@@ -14,24 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TEACHERS, Settings
+from . import maps as registry
+from .config import Settings
 from .console import say, warn
 from .errors import DinoscopeError
 from .hashing import fingerprint
-from .run import artifacts
-from .run.directory import RunDir, atomic_path, write_json
+from .rundir import artifacts
+from .rundir.access import image_reader, open_run
+from .rundir.directory import RunDir, atomic_path, write_json
 
 STAGES = ("extract", "neighbors", "maps", "metrics", "analyze", "plot", "report")
-
-
-def open_run(out: str | Path, settings: Settings | None = None, *, create: bool = True) -> tuple[RunDir, Settings]:
-    """Open (or create) a run directory; `settings` replace the stored ones, else the stored ones are used."""
-    run = RunDir(out, create=create)
-    if settings is None:
-        stored = run.manifest.get("settings")
-        settings = Settings.model_validate(stored) if stored else Settings()
-    run.manifest["settings"] = settings.model_dump(mode="json")
-    return run, settings
 
 
 def _weights_identity(path: Path | None) -> dict | None:
@@ -62,7 +53,7 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         model_key["seed"] = settings.seed if mod.random_weights else None  # random weights are drawn from it
         model_key["preprocess"] = 2  # float resize shared with the exported model (export.py); 1 rounded to uint8
     key = fingerprint({"data": dataset.fingerprint, "model": model_key})
-    if run.is_fresh("extract", key, ["embeddings.parquet"]):
+    if run.is_fresh("extract", key, [artifacts.EMBEDDINGS]):
         say("extract", f"up to date ({len(dataset)} items)")
         return False
 
@@ -80,14 +71,14 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     _warn_if_constant(np.asarray(vectors))
     pick = lambda xs: None if xs is None else [xs[i] for i in index]  # noqa: E731
     artifacts.write_embeddings(
-        run.file("embeddings.parquet"),
+        run.file(artifacts.EMBEDDINGS),
         artifacts.Embeddings(pick(dataset.ids), pick(dataset.origins), pick(dataset.labels),
                              pick(dataset.splits), np.asarray(vectors, np.float32)),
     )
-    shutil.rmtree(run.file("shards"), ignore_errors=True)
+    shutil.rmtree(run.file(artifacts.SHARDS), ignore_errors=True)
     run.manifest["random_weights"] = bool(extra.get("random_weights"))
     extra["skipped"] = [{"id": i, "reason": r} for _, i, r in failures]
-    run.mark_done("extract", key, time.perf_counter() - t0, ["embeddings.parquet"], n=len(index), **extra)
+    run.mark_done("extract", key, time.perf_counter() - t0, [artifacts.EMBEDDINGS], n=len(index), **extra)
     say("extract", f"{len(index)} embeddings written" + (f", {len(failures)} skipped" if failures else ""))
     return True
 
@@ -111,7 +102,7 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
     if backbone.random_weights:
         warn(f"{backbone.name} has RANDOM weights: the embeddings and maps say nothing about a trained model")
     say("extract", f"{len(dataset)} images with {backbone.name} at {backbone.resolution}px ({mod.pool})")
-    res = extract(dataset, backbone, run.file("shards") / key, batch_size=mod.batch_size,
+    res = extract(dataset, backbone, run.file(artifacts.SHARDS) / key, batch_size=mod.batch_size,
                   precision=mod.precision, device=mod.device, threads=mod.threads,
                   shard_size=mod.shard_size, strict=settings.source.strict, progress=progress)
     info = {
@@ -136,16 +127,16 @@ def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> b
     up = run.require("extract")["key"]
     nb = settings.neighbors
     key = fingerprint({"extract": up, "neighbors": nb.model_dump(mode="json"), "seed": settings.seed})
-    if run.is_fresh("neighbors", key, ["neighbors.npz"]):
+    if run.is_fresh("neighbors", key, [artifacts.NEIGHBORS]):
         say("neighbors", "up to date")
         return False
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
     t0 = time.perf_counter()
     graph = knn_graph(emb.vectors, k=nb.k, metric=nb.metric, method=nb.method,
                       exact_max=nb.exact_max, seed=settings.seed)
-    save_graph(graph, run.file("neighbors.npz"))
+    save_graph(graph, run.file(artifacts.NEIGHBORS))
     seconds = time.perf_counter() - t0
-    run.mark_done("neighbors", key, seconds, ["neighbors.npz"], k=int(graph.indices.shape[1]),
+    run.mark_done("neighbors", key, seconds, [artifacts.NEIGHBORS], k=int(graph.indices.shape[1]),
                   metric=graph.metric, exact=bool(graph.exact))
     say("neighbors", f"{graph.indices.shape[1]}-NN graph ({'exact' if graph.exact else 'approximate'}, "
         f"{graph.metric}) in {seconds:.1f}s")
@@ -154,163 +145,138 @@ def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> b
 
 def _map_key(up: str, settings: Settings, name: str) -> str:
     """A map's own cache key: the graph it reads, its settings, the seed and its teacher's key (learned maps)."""
-    own = getattr(settings.maps, name, None)
-    teacher = _map_key(up, settings, TEACHERS[name]) if name in TEACHERS else None
-    return fingerprint({"neighbors": up, "map": name, "settings": own.model_dump(mode="json") if own else None,
-                        "seed": settings.seed, **({"teacher": teacher} if teacher else {})})
+    teacher = registry.spec(name).teacher
+    return fingerprint({"neighbors": up, "map": name, "settings": getattr(settings.maps, name).model_dump(mode="json"),
+                        "seed": settings.seed, **({"teacher": _map_key(up, settings, teacher)} if teacher else {})})
 
 
-def _fit(estimator, emb: artifacts.Embeddings, graph, teacher: np.ndarray | None = None,
-         progress: bool = False) -> np.ndarray:
-    """Fit one map on the shared graph; maps that can use the labels (centring on a class), a teacher's
-    coordinates (learned maps) or a progress bar get them."""
-    accepts = inspect.signature(estimator.fit_transform).parameters
-    extra = {"labels": emb.labels, "teacher": teacher, "progress": progress}
-    Y = np.asarray(estimator.fit_transform(emb.vectors, knn=graph, **{k: v for k, v in extra.items() if k in accepts}))
+def build_map(name: str, settings: Settings, verbose: bool = False):
+    """The unfitted estimator of map `name` with the run's settings, seed and graph metric."""
+    return registry.spec(name).build(getattr(settings.maps, name).model_dump(), random_state=settings.seed,
+                                     verbose=verbose, metric=settings.neighbors.metric)
+
+
+def fit_map(name: str, estimator, X: np.ndarray, labels, graph, coords: dict[str, np.ndarray]) -> np.ndarray:
+    """Fit one map on the shared graph (a learned map on its teacher's coordinates too); its coordinates."""
+    teacher = registry.spec(name).teacher
+    extra = {"teacher": coords[teacher]} if teacher else {}
+    Y = np.asarray(estimator.fit_transform(X, labels, knn=graph, **extra))
     return Y if Y.dtype == np.float64 else Y.astype(np.float32)  # disk maps keep float64 near the boundary
 
 
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → maps.parquet, models/<map>.pkl (and .pt for learned maps); refits only the maps
     whose key changed, teachers before their students."""
-    from .maps import build_map
-    from .neighbors import load_graph
-
     up = run.require("neighbors")["key"]
     names = list(dict.fromkeys(settings.maps.maps))
     keys = {m: _map_key(up, settings, m) for m in names}
     key = fingerprint(keys)
-    outputs = ["maps.parquet"] + [f"models/{m}.pt" for m in names if m in TEACHERS]
+    learned = [m for m in names if registry.spec(m).learned]
+    outputs = [artifacts.MAPS] + [artifacts.model_file(m) for m in learned]
     if run.is_fresh("maps", key, outputs):
         say("maps", f"up to date ({', '.join(names)})")
         return False
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
-    graph = load_graph(run.file("neighbors.npz"))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
+    graph = artifacts.read_graph(run)
     old = (run.stage("maps") or {}).get("maps", {})
-    _, coords = artifacts.read_maps(run.file("maps.parquet"))
+    _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     done: dict[str, dict] = {}
     for name in names:
-        saved = name not in TEACHERS or run.file(f"models/{name}.pt").is_file()
+        saved = name not in learned or run.file(artifacts.model_file(name)).is_file()
         if old.get(name, {}).get("key") == keys[name] and name in coords and saved:
             done[name] = old[name]
             say("maps", f"{name}: up to date")
             continue
-        estimator = build_map(name, settings.maps, settings.seed)
+        estimator = build_map(name, settings, verbose=progress)
         t0 = time.perf_counter()
-        coords[name] = _fit(estimator, emb, graph, coords.get(TEACHERS.get(name, "")), progress)
+        coords[name] = fit_map(name, estimator, emb.vectors, emb.labels, graph, coords)
         seconds = time.perf_counter() - t0
-        with atomic_path(run.file(f"models/{name}.pkl")) as tmp:
+        with atomic_path(run.file(artifacts.model_file(name, ".pkl"))) as tmp:
             tmp.write_bytes(pickle.dumps(estimator))
-        if name in TEACHERS:  # a learned map: its TorchScript module too (see `run_models`)
-            with atomic_path(run.file(f"models/{name}.pt")) as tmp:
+        if name in learned:  # its TorchScript network too (see `rundir.model`)
+            with atomic_path(run.file(artifacts.model_file(name))) as tmp:
                 estimator.save(tmp)
         done[name] = {"key": keys[name], "seconds": round(seconds, 3)}
         say("maps", f"{name}: {seconds:.1f}s")
-    artifacts.write_maps(run.file("maps.parquet"), emb.ids, {m: coords[m] for m in names})
+    artifacts.write_maps(run.file(artifacts.MAPS), emb.ids, {m: coords[m] for m in names})
     run.mark_done("maps", key, sum(d["seconds"] for d in done.values()), outputs, maps=done)
     return True
 
 
 def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """maps + embeddings → metrics.json: faithfulness of every map, and the timings."""
-    from .geometry.hierarchy import hierarchy_figures, read_superclasses
-    from .maps import map_distance
     from .metrics.faithfulness import map_metrics
+    from .metrics.hierarchy import hierarchy_figures, read_superclasses
 
     maps_rec = run.require("maps")
     ms = settings.metrics
     superclasses = read_superclasses(ms.superclasses) if ms.superclasses else None
     key = fingerprint({"maps": maps_rec["key"], "metrics": ms.model_dump(mode="json"), "superclasses": superclasses,
                        "metric": settings.neighbors.metric, "seed": settings.seed})
-    if run.is_fresh("metrics", key, ["metrics.json"]):
+    if run.is_fresh("metrics", key, [artifacts.METRICS]):
         say("metrics", "up to date")
         return False
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
-    _, coords = artifacts.read_maps(run.file("maps.parquet"))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
+    _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     t0 = time.perf_counter()
     per_map = {}
     for name, rec in maps_rec["maps"].items():
-        distance = map_distance(name)
+        distance = registry.distance(name)
         figures = map_metrics(emb.vectors, coords[name], emb.labels, k=ms.k, sample=ms.sample,
                               seed=settings.seed, metric=settings.neighbors.metric, map_distance=distance)
-        if distance != "euclidean" and emb.labels is not None:
+        if distance == "poincare" and emb.labels is not None:
             figures.update(hierarchy_figures(emb.vectors, coords[name], emb.labels, superclasses, k=ms.k,
                                              sample=ms.sample, seed=settings.seed))
         per_map[name] = {**figures, "seconds": rec["seconds"]}
-        if name in TEACHERS:
-            per_map[name]["heldout"] = _heldout(run, settings, emb, name, coords[TEACHERS[name]], distance)
+        if registry.spec(name).learned:
+            per_map[name]["heldout"] = _heldout(run, settings, emb, name, coords[registry.spec(name).teacher])
     timings = {s: run.stage(s)["seconds"] for s in ("extract", "neighbors", "maps") if run.stage(s)}
-    write_json(run.file("metrics.json"), {
+    write_json(run.file(artifacts.METRICS), {
         "random_weights": bool(run.manifest.get("random_weights")),
         "n": len(emb),
         "k": ms.k,
         "maps": per_map,
         "timings": timings,
     })
-    run.mark_done("metrics", key, time.perf_counter() - t0, ["metrics.json"])
+    run.mark_done("metrics", key, time.perf_counter() - t0, [artifacts.METRICS])
     say("metrics", ", ".join(f"{m}: T={v['trustworthiness']:.3f}" for m, v in per_map.items()))
     return True
 
 
-def _heldout(run: RunDir, settings: Settings, emb: artifacts.Embeddings, name: str, teacher: np.ndarray,
-             distance) -> dict:
-    """A learned map refitted on 90 % of the points, placing the other 10 % (see `maps.heldout`)."""
-    from .maps import build_map
+def _heldout(run: RunDir, settings: Settings, emb: artifacts.Embeddings, name: str, teacher: np.ndarray) -> dict:
+    """A learned map refitted on 90 % of the points, placing the other 10 % (see `metrics.placement`)."""
     from .metrics.placement import heldout_figures
-    from .neighbors import load_graph
 
-    figures = heldout_figures(build_map(name, settings.maps, settings.seed), emb.vectors, emb.labels,
-                              load_graph(run.file("neighbors.npz")), teacher, k=settings.metrics.k,
-                              seed=settings.seed, metric=settings.neighbors.metric, map_distance=distance)
+    figures = heldout_figures(build_map(name, settings), emb.vectors, emb.labels, artifacts.read_graph(run), teacher,
+                              k=settings.metrics.k, seed=settings.seed, metric=settings.neighbors.metric,
+                              map_distance=registry.distance(name))
     say("metrics", f"{name}: placed {figures['n_placed']} held-out points, kNN recall {figures['knn_recall']:.3f}, "
-        f"agreement with {TEACHERS[name]} {figures['agreement']:.3f}")
+        f"agreement with {registry.spec(name).teacher} {figures['agreement']:.3f}")
     return figures
-
-
-def image_reader(settings: Settings, ids: list[str]):
-    """A reader of the run's images by row of embeddings.parquet, or None when the images cannot be had
-    (precomputed vectors, or a source that moved): the analyses that need pixels are then skipped."""
-    from .sources import load_source
-
-    src = settings.source
-    try:
-        dataset = load_source(src.source, split=src.split, cache_dir=src.cache_dir)
-    except DinoscopeError as exc:
-        warn(f"images unavailable ({exc}); analyses that need pixels are skipped")
-        return None
-    if dataset.read is None:
-        return None
-    position = {ident: i for i, ident in enumerate(dataset.ids)}
-    if any(i not in position for i in ids):
-        warn(f"the source {src.source} no longer holds every embedded image; analyses that need pixels are skipped")
-        return None
-    rows = [position[i] for i in ids]
-    return lambda row: dataset.read(rows[row])
 
 
 def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → analysis.parquet (one row per image), analysis.json and image grids."""
     from .analysis import analyze
-    from .neighbors import load_graph
     from .render.findings import write_grids
 
     up = run.require("neighbors")["key"]
     an = settings.analysis
     key = fingerprint({"neighbors": up, "analysis": an.model_dump(mode="json"), "seed": settings.seed})
-    if run.is_fresh("analyze", key, ["analysis.parquet", "analysis.json"]):
+    if run.is_fresh("analyze", key, [artifacts.ANALYSIS, artifacts.FINDINGS]):
         say("analyze", "up to date")
         return False
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
-    graph = load_graph(run.file("neighbors.npz"))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
+    graph = artifacts.read_graph(run)
     t0 = time.perf_counter()
     read = image_reader(settings, emb.ids)
     columns, summary = analyze(emb.vectors, emb.ids, emb.labels, emb.splits, graph, read=read,
                                n_clusters=an.n_clusters, duplicate_threshold=an.duplicate_threshold, top=an.top,
                                seed=settings.seed)
-    artifacts.write_table(run.file("analysis.parquet"), {"id": emb.ids, **columns})
+    artifacts.write_table(run.file(artifacts.ANALYSIS), {"id": emb.ids, **columns})
     summary["grids"] = write_grids(run, summary, emb, read) if read is not None else {}
-    write_json(run.file("analysis.json"), summary)
-    run.mark_done("analyze", key, time.perf_counter() - t0, ["analysis.parquet", "analysis.json"])
+    write_json(run.file(artifacts.FINDINGS), summary)
+    run.mark_done("analyze", key, time.perf_counter() - t0, [artifacts.ANALYSIS, artifacts.FINDINGS])
     dup = summary["duplicates"]
     say("analyze", f"{summary['hdbscan']['n_clusters']} clusters, {dup['n_groups']} near-duplicate groups, "
         f"{dup['n_cross_split_pairs']} cross-split pairs")
@@ -323,13 +289,13 @@ def plot_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
 
     up = run.require("metrics")["key"]
     key = fingerprint({"metrics": up, "random_weights": run.manifest.get("random_weights")})
-    if run.is_fresh("plot", key, ["plots/grid.png"]):
+    if run.is_fresh("plot", key, [artifacts.plot_file("grid")]):
         say("plot", "up to date")
         return False
     t0 = time.perf_counter()
     outputs = plot_run(run)
     run.mark_done("plot", key, time.perf_counter() - t0, outputs)
-    say("plot", f"{len(outputs)} images in {run.file('plots')}")
+    say("plot", f"{len(outputs)} images in {run.file(artifacts.PLOTS)}")
     return True
 
 
@@ -340,13 +306,13 @@ def report_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool
     up = run.require("plot")["key"]
     analysis = (run.stage("analyze") or {}).get("key")
     key = fingerprint({"plot": up, "analyze": analysis, "settings": run.manifest.get("settings")})
-    if run.is_fresh("report", key, ["report.html"]):
+    if run.is_fresh("report", key, [artifacts.REPORT]):
         say("report", "up to date")
         return False
     t0 = time.perf_counter()
     write_report(run)
-    run.mark_done("report", key, time.perf_counter() - t0, ["report.html"])
-    say("report", str(run.file("report.html")))
+    run.mark_done("report", key, time.perf_counter() - t0, [artifacts.REPORT])
+    say("report", str(run.file(artifacts.REPORT)))
     return True
 
 

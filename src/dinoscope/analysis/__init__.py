@@ -13,7 +13,6 @@ import numpy as np
 from ..checks import as_points
 from ..errors import DinoscopeError
 from ..neighbors import KNNGraph
-from ..render.grids import image_grid
 from .clusters import (
     cluster_agreement,
     default_min_cluster_size,
@@ -163,6 +162,6 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
 
 __all__ = ["COLUMNS", "DEFAULT_THRESHOLD", "SimilarityIndex", "analyze", "cluster_agreement", "cross_split_pairs",
            "default_min_cluster_size", "exact_top_k", "file_hashes", "first_member_of", "group_labels",
-           "groups_as_ids", "hash_pairs", "hdbscan_clusters", "image_grid", "kmeans_clusters", "kth_neighbor_distance",
+           "groups_as_ids", "hash_pairs", "hdbscan_clusters", "kmeans_clusters", "kth_neighbor_distance",
            "label_issues", "local_outlier_factor", "medoids", "near_duplicate_groups", "neighbor_label_probs",
            "pixel_hashes", "read_image", "reduce_for_clustering", "similar_pairs", "top_indices"]

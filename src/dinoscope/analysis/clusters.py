@@ -24,7 +24,7 @@ def reduce_for_clustering(vectors: np.ndarray, graph: KNNGraph | None = None, *,
     """UMAP to a few dimensions with min_dist=0 (dense, separated clumps that HDBSCAN finds); reuses `graph`."""
     import umap
 
-    from ..maps.umap import umap_knn
+    from ..neighbors import umap_knn
 
     X = as_points(vectors, "vectors")
     n = X.shape[0]

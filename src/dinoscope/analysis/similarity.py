@@ -11,7 +11,7 @@ import numpy as np
 
 from ..checks import as_points
 from ..errors import DinoscopeError
-from ..neighbors import search as exact_search
+from ..neighbors import exact_neighbors
 
 EXACT_MAX = 300_000
 EmbedImages = Callable[[list[np.ndarray]], np.ndarray]
@@ -25,7 +25,7 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 def exact_top_k(reference: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k most cosine-similar reference rows of each query: the shared kNN's exact search, as similarities."""
-    indices, distances = exact_search(reference, queries, k, metric="cosine")
+    indices, distances = exact_neighbors(reference, queries, k, metric="cosine")
     return indices, (1.0 - distances).astype(np.float32)
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ..errors import DinoscopeError
-from ..run.directory import atomic_path, write_json
+from ..rundir import artifacts
+from ..rundir.directory import atomic_path, write_json
 from .model import EMBEDDINGS, INPUT, ExportModel, Signature, build_export_model, example_images
 
 FORMATS = ("torchscript", "onnx", "triton", "triton-onnx")
@@ -45,7 +46,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
     torchscript / onnx write `out/model.pt` or `out/model.onnx` plus `out/model.json` (inputs, outputs, run facts);
     triton / triton-onnx write the model folder `out/<name>/` (config.pbtxt and 1/model.pt or 1/model.onnx).
     """
-    from ..pipeline import open_run
+    from ..rundir.access import open_run
 
     if fmt not in FORMATS:
         raise DinoscopeError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
@@ -55,7 +56,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
         raise DinoscopeError(f"model name {name!r} must be letters, digits, '-', '_' or '.'")
     run, settings = open_run(run_dir, create=False)
     model, sig = build_export_model(run, settings)
-    out = Path(out) if out is not None else run.file(f"export/{fmt}")
+    out = Path(out) if out is not None else run.file(f"{artifacts.EXPORT}/{fmt}")
     flavour = "onnx" if fmt.endswith("onnx") else "torchscript"
     if fmt.startswith("triton"):
         return _export_triton(model, sig, flavour, out, name, max_batch_size)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ..config import Settings
 from ..embed.backbones import Backbone
 from ..embed.transforms import preprocess
-from ..run.directory import RunDir
+from ..rundir.directory import RunDir
 
 INPUT = "images"
 EMBEDDINGS = "embeddings"
@@ -57,10 +57,10 @@ class Signature:
 
 def build_export_model(run: RunDir, settings: Settings) -> tuple[ExportModel, Signature]:
     """The run's backbone and learned maps as one fp32 CPU module in eval mode, and its signature."""
-    from ..run.model import load_learned_maps, run_backbone
+    from ..rundir.model import RunModel
 
-    backbone = run_backbone(run, settings)
-    maps = load_learned_maps(run, "cpu")
+    rebuilt = RunModel(run, settings, device="cpu")
+    backbone, maps = rebuilt.backbone, rebuilt.maps
     model = ExportModel(backbone, maps).float().eval()
     for p in model.parameters():
         p.requires_grad_(False)

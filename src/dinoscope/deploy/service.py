@@ -1,6 +1,6 @@
 """The JSON API over one run: embed an image, search the run, place an image on the learned maps.
 
-`create_app(run_dir)` builds a FastAPI app holding the run's own backbone and learned maps (`run_models`) and a
+`create_app(run_dir)` builds a FastAPI app holding the run's own backbone and learned maps (`rundir.model`) and a
 similarity index over its embeddings (`analysis.SimilarityIndex`); concurrent image requests share forward passes
 through a micro-batcher. The app is a factory so the viewer's pages can be mounted beside it in one server.
 """
@@ -74,30 +74,25 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
                max_pixels: int = MAX_PIXELS, max_batch: int = 32, batch_wait_ms: float = 5.0,
                device: str | None = None) -> FastAPI:
     """The API app for one run; `token` (or $DINOSCOPE_TOKEN) makes every endpoint but /health need it."""
-    import torch
-
     from .. import __version__
     from ..analysis import SimilarityIndex
-    from ..pipeline import open_run
     from ..query.search import to_hits
-    from ..run import artifacts
-    from ..run.model import load_learned_maps, run_embedder
+    from ..rundir import artifacts
+    from ..rundir.access import open_run
+    from ..rundir.model import RunModel
 
     run, settings = open_run(run_dir, create=False)
     ext = run.require("extract")
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
     index = SimilarityIndex(emb.vectors, emb.ids, seed=settings.seed)
-    embed = run_embedder(run, settings, device=device)
-    maps = load_learned_maps(run, "cpu")
+    model = RunModel(run, settings, device=device)
+    maps = list(model.maps)  # loaded now, so the first request does not wait for it
     random_weights = bool(run.manifest.get("random_weights"))
     token = token or os.environ.get(TOKEN_ENV) or None
 
-    def forward(images: list[np.ndarray]) -> list[tuple[np.ndarray, dict[str, list[float]]]]:
-        """One batch: embeddings and learned-map coordinates of each image."""
-        vectors = embed(images)
-        with torch.inference_mode():
-            coords = {name: m(torch.from_numpy(vectors)).float().numpy() for name, m in maps.items()}
-        return [(vectors[i], {name: c[i].tolist() for name, c in coords.items()}) for i in range(len(images))]
+    def forward(images: list[np.ndarray]) -> list[np.ndarray]:
+        """One batch of images → one embedding each (the learned maps run only for /place)."""
+        return list(model.embed(images))
 
     batcher = MicroBatcher(forward, max_batch=max_batch, wait_ms=batch_wait_ms)
     bearer = HTTPBearer(auto_error=False, description=f"Needed when the service runs with --token or ${TOKEN_ENV}")
@@ -122,7 +117,7 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
     async def _user_error(request: Request, exc: DinoscopeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    async def _embed_upload(image: UploadFile) -> tuple[np.ndarray, dict[str, list[float]]]:
+    async def _embed_upload(image: UploadFile) -> np.ndarray:
         picture = decode_upload(await image.read(), image.filename or "", max_pixels)
         return await batcher.submit(picture)
 
@@ -137,7 +132,7 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
     async def embed_image(image: Annotated[UploadFile, File(description="An image file (JPEG, PNG, WebP, ...)")]
                           ) -> Embedding:
         """The image's embedding by the run's backbone."""
-        vector, _ = await _embed_upload(image)
+        vector = await _embed_upload(image)
         return Embedding(dim=len(vector), embedding=vector.tolist(), model=ext.get("model") or "",
                          random_weights=random_weights)
 
@@ -151,7 +146,7 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
         if id is not None:
             rows, sims = index.search_ids(id, k)
         else:
-            vector, _ = await _embed_upload(image)
+            vector = await _embed_upload(image)
             rows, sims = index.search(vector, k)
         hits = [Neighbor(rank=h.rank, id=h.id, similarity=h.similarity, distance=1.0 - h.similarity,
                          label=h.label, source=h.source) for h in to_hits(emb, rows[0], sims[0])]
@@ -165,7 +160,8 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
         if not maps:
             raise HTTPException(404, "this run has no learned maps to place images on; fit one first "
                                      "(param_umap, param_tsne or param_poincare)")
-        _, coords = await _embed_upload(image)
-        return Placement(maps=coords, random_weights=random_weights)
+        vector = await _embed_upload(image)
+        coords = model.coordinates(vector[None])
+        return Placement(maps={name: xy[0].tolist() for name, xy in coords.items()}, random_weights=random_weights)
 
     return app

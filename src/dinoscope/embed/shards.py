@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DinoscopeError
-from ..run.directory import atomic_path
+from ..rundir.directory import atomic_path
 
 Failure = tuple[int, str, str]  # (position in the dataset, item id, one-line reason)
 

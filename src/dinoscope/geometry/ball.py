@@ -23,9 +23,7 @@ import torch
 
 from ..compute import one_thread
 from ..errors import DinoscopeError
-
-EPS = 1e-5  # largest radius is 1 - EPS: the disk then spans 2·artanh(1 - EPS) ≈ 12.2 from its centre
-TINY = 1e-15  # floor for 1 - |x|² and for norms we divide by
+from . import EPS, TINY
 
 
 def _both(fn: Callable) -> Callable:

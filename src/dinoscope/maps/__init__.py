@@ -1,37 +1,22 @@
-"""Maps from the embedding space to 2-D: one module per map, scikit-learn estimator shape."""
+"""Maps from the embedding space to 2-D: one module per map, the scikit-learn estimator shape, one registry.
+
+`registry.MAPS` says what exists; the estimator classes load on first use (`from dinoscope.maps import TSNEMap`
+imports that module only).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
-import numpy as np
+from .registry import DEFAULT_MAPS, MAPS, MapSpec, distance, spec, title, with_teachers
 
-from ..config import MapSettings
-from ..errors import DinoscopeError
-from ..geometry import ball
-from .parametric import ParametricPoincare, ParametricTSNE, ParametricUMAP
-from .pca import PCAMap
-from .poincare import PoincareMap
-from .tsne import TSNEMap
-from .umap import UMAPMap
-
-MAPS = {"pca": PCAMap, "tsne": TSNEMap, "umap": UMAPMap, "poincare": PoincareMap, "param_umap": ParametricUMAP,
-        "param_tsne": ParametricTSNE, "param_poincare": ParametricPoincare}
-# Maps whose coordinates are not Euclidean: their faithfulness is measured with their own distance.
-MAP_DISTANCES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "poincare": ball.pairwise_distances, "param_poincare": ball.pairwise_distances}
-
-__all__ = ["MAPS", "MAP_DISTANCES", "PCAMap", "ParametricPoincare", "ParametricTSNE", "ParametricUMAP", "PoincareMap",
-           "TSNEMap", "UMAPMap", "build_map", "map_distance"]
+_CLASSES = {s.builder.split(":")[1]: s.builder.split(":")[0] for s in MAPS.values()}
 
 
-def map_distance(name: str) -> str | Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """The distance a map's coordinates live in: "euclidean", or the map's own pairwise-distance function."""
-    return MAP_DISTANCES.get(name, "euclidean")
+def __getattr__(name: str):
+    if name in _CLASSES:
+        return getattr(importlib.import_module(f".{_CLASSES[name]}", __name__), name)
+    raise AttributeError(f"module 'dinoscope.maps' has no attribute {name!r}")
 
 
-def build_map(name: str, settings: MapSettings, seed: int):
-    """A map estimator named `name`, configured from the run's map settings and seeded with `seed`."""
-    if name not in MAPS:
-        raise DinoscopeError(f"unknown map {name!r}; available maps: {', '.join(MAPS)}")
-    return MAPS[name](**getattr(settings, name).model_dump(), random_state=seed)
+__all__ = ["DEFAULT_MAPS", "MAPS", "MapSpec", "distance", "spec", "title", "with_teachers", *_CLASSES]

@@ -8,11 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..console import console
+from ..compute import one_thread
+from ..console import progress_bar
 from ..errors import DinoscopeError
-from ..geometry import ball
 
 
 def optimise(net: torch.nn.Module, epoch: Callable[[], Iterator[torch.Tensor]], *, epochs: int,
@@ -25,12 +24,10 @@ def optimise(net: torch.nn.Module, epoch: Callable[[], Iterator[torch.Tensor]], 
     """
     optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
     best, best_state, stale, done, last = float("inf"), None, 0, 0, float("nan")
-    bar = Progress(TextColumn(f"{title:>16}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), console=console, disable=not progress,
-                   transient=True)
+    bar = progress_bar(f"{title:>16}", enabled=progress, fields="loss {task.fields[loss]}", elapsed=True)
     # one thread on the CPU: a small network's steps lose far more to thread wake-ups than they gain
     on_cpu = next(net.parameters()).device.type == "cpu"
-    with bar, ball.one_thread() if on_cpu else nullcontext():
+    with bar, one_thread() if on_cpu else nullcontext():
         task = bar.add_task(title, total=epochs, loss="–")
         for _ in range(epochs):
             done += 1

@@ -12,26 +12,17 @@ coordinates every time; `random_state=None` lets it use all cores and is not rep
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..checks import as_points, check_new_points
+from ..checks import check_new_points
 from ..errors import DinoscopeError
-from ..neighbors import KNNGraph, search
-
-
-def umap_knn(graph: KNNGraph, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
-    """umap-learn's convention for a graph: n_neighbors columns, the point itself first at distance 0."""
-    if graph.k < n_neighbors - 1:
-        raise DinoscopeError(f"UMAP with n_neighbors={n_neighbors} needs a shared graph of at least "
-                             f"{n_neighbors - 1} neighbours, it has {graph.k}")
-    head = graph.head(n_neighbors - 1)
-    n = len(graph)
-    indices = np.hstack([np.arange(n, dtype=np.int64)[:, None], head.indices]).astype(np.int32)
-    distances = np.hstack([np.zeros((n, 1), np.float32), head.distances]).astype(np.float32)
-    return indices, distances
+from ..neighbors import METRICS, exact_neighbors, umap_knn
+from .base import MapEstimator
 
 
 class ExactSearchIndex:
@@ -45,12 +36,34 @@ class ExactSearchIndex:
 
     def query(self, X: np.ndarray, k: int, epsilon: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest fitted points of each row of X (`epsilon` is unused: the search is exact)."""
-        indices, distances = search(self.reference, X, k, self.metric)
+        indices, distances = exact_neighbors(self.reference, X, k, self.metric)
         return indices.astype(np.int32), distances
 
 
-class UMAPMap(BaseEstimator):
-    """umap-learn UMAP with spectral initialisation; seeded (reproducible) by default."""
+class UMAPMap(MapEstimator):
+    """umap-learn UMAP with spectral initialisation; seeded (reproducible) by default.
+
+    Parameters
+    ----------
+    n_neighbors : int
+        UMAP n_neighbors: the size of the neighbourhood each point's fuzzy set covers.
+    min_dist : float
+        How tightly UMAP packs points together.
+    n_epochs : int or None
+        Optimisation epochs; None lets umap-learn choose (200 for large data, 500 for small).
+    metric : str
+        Embedding-space metric of a graph built here (the shared graph brings its own).
+    random_state : int or None
+        Seed; None runs on every core and is not reproducible.
+    """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 2, None, closed="left")],
+        "min_dist": [Interval(Real, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "metric": [StrOptions(set(METRICS))],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = None,
                  metric: str = "cosine", random_state: int | None = 0):
@@ -60,13 +73,13 @@ class UMAPMap(BaseEstimator):
         self.metric = metric
         self.random_state = random_state
 
-    def fit(self, X: object, knn: KNNGraph | None = None) -> UMAPMap:
+    def fit(self, X: object, y: Sequence | None = None, *, knn=None) -> UMAPMap:
         """Embed X; with `knn` (the shared graph of X) umap-learn skips its own neighbour search."""
         import umap
 
-        X = as_points(X)
+        X = self._check_fit(X, y, knn)
         n = X.shape[0]
-        if not 2 <= self.n_neighbors < n:
+        if self.n_neighbors >= n:
             raise DinoscopeError(f"UMAP needs 2 <= n_neighbors < n points, got {self.n_neighbors} for {n}")
         model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs,
                           metric=self.metric, random_state=self.random_state,
@@ -76,8 +89,6 @@ class UMAPMap(BaseEstimator):
             if knn.metric != self.metric:
                 raise DinoscopeError(f"the shared graph uses {knn.metric} distances but UMAP is set to "
                                      f"{self.metric}; make them agree")
-            if len(knn) != n:
-                raise DinoscopeError(f"the kNN graph has {len(knn)} points but X has {n}")
             model.precomputed_knn = (*umap_knn(knn, self.n_neighbors), None)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
@@ -86,10 +97,6 @@ class UMAPMap(BaseEstimator):
             self.umap_._knn_search_index = ExactSearchIndex(X, knn.metric)
         self.embedding_ = np.asarray(self.umap_.embedding_, dtype=np.float32)
         return self
-
-    def fit_transform(self, X: object, knn: KNNGraph | None = None) -> np.ndarray:
-        """Fit and return the coordinates of X."""
-        return self.fit(X, knn).embedding_
 
     def transform(self, X: object) -> np.ndarray:
         """Place new points into the fitted map (umap-learn's transform)."""

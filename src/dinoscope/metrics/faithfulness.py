@@ -18,16 +18,20 @@ _BLOCK_ELEMENTS = 1 << 24  # comparisons per block when ranking neighbours
 
 
 def pairwise_distances(A: np.ndarray, distance: Distance = "euclidean", B: np.ndarray | None = None) -> np.ndarray:
-    """The float64 distances from A's rows to B's rows (A's own when B is None): 'cosine', 'euclidean' or a
-    callable (A, B) -> matrix."""
+    """The float64 distances from A's rows to B's rows (A's own when B is None): 'cosine', 'euclidean',
+    'poincare' (the disk's hyperbolic distance) or a callable (A, B) -> matrix."""
     B = A if B is None else B
+    if distance == "poincare":
+        from ..geometry import ball
+
+        distance = ball.pairwise_distances
     if callable(distance):
         D = np.asarray(distance(A, B), dtype=np.float64)
         if D.shape != (A.shape[0], B.shape[0]):
             raise DinoscopeError(f"the map distance returned shape {D.shape}, expected {(A.shape[0], B.shape[0])}")
         return D
     if distance not in ("cosine", "euclidean"):
-        raise DinoscopeError(f"unknown distance {distance!r}; choose cosine, euclidean or pass a callable")
+        raise DinoscopeError(f"unknown distance {distance!r}; choose cosine, euclidean, poincare or pass a callable")
     from sklearn.metrics import pairwise_distances as sk_pairwise
 
     return sk_pairwise(np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64), metric=distance)

@@ -1,6 +1,6 @@
 """Put new images (or their embeddings) on a run's learned maps without refitting anything.
 
-New images are embedded by exactly the backbone that made the run (`run_models.run_embedder`); precomputed
+New images are embedded by exactly the backbone that made the run (`rundir.model.RunModel`); precomputed
 embeddings are taken as they are once their size matches. A run directory (or an embeddings.parquet inside
 one) is accepted only when it was made with the same backbone, resolution and pooling. The result goes to
 RUN/placed.parquet (id, source, label, <map>_x, <map>_y per learned map) and RUN/plots/placed_<map>.png.
@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..console import console, warn
+from ..console import progress_bar, warn
 from ..errors import DinoscopeError
-from ..run import artifacts
-from ..run.directory import MANIFEST, RunDir
+from ..rundir import artifacts
+from ..rundir.access import open_run
+from ..rundir.directory import MANIFEST, RunDir
+from ..rundir.model import RunModel
 
 _IDENTITY = ("model", "resolution", "pool")  # what makes two runs' embeddings comparable
 _BATCH = 64
@@ -58,25 +60,19 @@ def _other_run(run: RunDir, source: str, dim: int) -> str:
         return source
     other = RunDir(folder, create=False)
     ours, theirs = run.require("extract"), other.require("extract")
-    their_dim = _embedding_size(other.file("embeddings.parquet"))
+    their_dim = _embedding_size(other.file(artifacts.EMBEDDINGS))
     if [ours.get(f) for f in _IDENTITY] != [theirs.get(f) for f in _IDENTITY] or their_dim != dim:
         raise DinoscopeError(f"{source} holds embeddings of {_describe(theirs, their_dim)} but {run.path} was made "
                              f"with {_describe(ours, dim)}; place images, or embeddings made the same way")
-    return str(other.file("embeddings.parquet")) if path == folder else source
+    return str(other.file(artifacts.EMBEDDINGS)) if path == folder else source
 
 
-def _embed(run: RunDir, settings, dataset, device: str | None, progress: bool) -> tuple[np.ndarray, list[int]]:
+def _embed(model: RunModel, dataset, progress: bool) -> tuple[np.ndarray, list[int]]:
     """Embed a dataset's images with the run's backbone; unreadable images are skipped with a warning."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from ..embed.extract import read_batch
-    from ..run.model import run_embedder
 
-    embed = run_embedder(run, settings, device)
     kept, parts = [], []
-    bar = Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=console, disable=not progress, transient=True)
-    with bar:
+    with progress_bar("embedding", enabled=progress) as bar:
         task = bar.add_task("embedding", total=len(dataset))
         for start in range(0, len(dataset), _BATCH):
             rows, images, failures = read_batch(dataset, list(range(start, min(start + _BATCH, len(dataset)))),
@@ -84,7 +80,7 @@ def _embed(run: RunDir, settings, dataset, device: str | None, progress: bool) -
             for row, _, reason in failures:
                 warn(f"skipped {dataset.origins[row]}: {reason}")
             if images:
-                parts.append(embed(images))
+                parts.append(model.embed(images))
                 kept += rows
             bar.update(task, advance=_BATCH)
     if not kept:
@@ -99,21 +95,15 @@ def place(run_dir: str | Path, source: str | Path, *, split: str = "all", device
     Writes RUN/placed.parquet and RUN/plots/placed_<map>.png; `device` runs the backbone and maps (default:
     the run's device setting).
     """
-    import torch
-
-    from ..compute import resolve_device
-    from ..pipeline import open_run
     from ..render.plots import plot_placed
-    from ..run.model import load_learned_maps
     from ..sources import load_source
 
     run, settings = open_run(run_dir, create=False)
-    dev = resolve_device(device or settings.model.device)
-    maps = load_learned_maps(run, str(dev))
-    if not maps:
+    model = RunModel(run, settings, device)
+    if not model.maps:
         raise DinoscopeError(f"{run.path} has no learned maps; fit them first: dinoscope map {run.path} "
                              "--maps param_umap,param_tsne,param_poincare")
-    dim = _embedding_size(run.file("embeddings.parquet"))
+    dim = _embedding_size(run.file(artifacts.EMBEDDINGS))
     dataset = load_source(_other_run(run, str(source), dim), split=split)
     t0 = time.perf_counter()
     if dataset.is_embedded:
@@ -122,22 +112,20 @@ def place(run_dir: str | Path, source: str | Path, *, split: str = "all", device
             raise DinoscopeError(f"{source} holds {vectors.shape[1]}-D embeddings but {run.path} was made with "
                                  f"{_describe(run.require('extract'), dim)}")
     else:
-        vectors, rows = _embed(run, settings, dataset, str(dev), progress)
+        vectors, rows = _embed(model, dataset, progress)
     embed_seconds = 0.0 if dataset.is_embedded else time.perf_counter() - t0
     coords, seconds = {}, {}
-    with torch.no_grad():
-        X = torch.tensor(vectors, dtype=torch.float32, device=dev)
-        for name, module in maps.items():
-            for _ in range(2):  # TorchScript optimises a module on its first calls: keep that out of the timing
-                module(X[:2])
-            t0 = time.perf_counter()
-            coords[name] = module(X).float().cpu().numpy()
-            seconds[name] = time.perf_counter() - t0
+    for name in model.maps:
+        for _ in range(2):  # TorchScript optimises a module on its first calls: keep that out of the timing
+            model.coordinates(vectors[:2], [name])
+        t0 = time.perf_counter()
+        coords.update(model.coordinates(vectors, [name]))
+        seconds[name] = time.perf_counter() - t0
     pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
     ids, origins, labels = pick(dataset.ids), pick(dataset.origins), pick(dataset.labels)
     columns: dict = {"id": ids, "source": origins, "label": labels if labels is not None else [None] * len(rows)}
     for name, xy in coords.items():
         columns[f"{name}_x"], columns[f"{name}_y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
-    artifacts.write_table(run.file("placed.parquet"), columns)
+    artifacts.write_table(run.file(artifacts.PLACED), columns)
     plots = {name: run.file(plot_placed(run, name, xy, labels)) for name, xy in coords.items()}
-    return Placed(ids, origins, labels, coords, seconds, embed_seconds, run.file("placed.parquet"), plots)
+    return Placed(ids, origins, labels, coords, seconds, embed_seconds, run.file(artifacts.PLACED), plots)

@@ -9,7 +9,9 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import DinoscopeError
-from ..run import artifacts
+from ..rundir import artifacts
+from ..rundir.access import image_reader, open_run
+from ..rundir.model import RunModel
 
 
 @dataclass
@@ -34,11 +36,8 @@ def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None,
 
     if sum(q is not None for q in (image, id, vector)) != 1:
         raise DinoscopeError("give exactly one query: an image file, an id or a vector")
-    from ..pipeline import open_run
-    from ..run.model import run_embedder
-
     run, settings = open_run(run_dir, create=False)
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
     index = SimilarityIndex(emb.vectors, emb.ids, seed=settings.seed)
     picture = None
     if id is not None:
@@ -47,7 +46,7 @@ def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None,
         rows, sims = index.search(np.asarray(vector, np.float32), k)
     else:
         picture = image if isinstance(image, np.ndarray) else read_image(image)
-        rows, sims = index.search_images([picture], run_embedder(run, settings), k)
+        rows, sims = index.search_images([picture], RunModel(run, settings).embed, k)
     hits = to_hits(emb, rows[0], sims[0])
     if grid is not None:
         _write_grid(settings, emb.ids, rows[0].tolist(), hits, grid, picture)
@@ -63,8 +62,7 @@ def to_hits(emb: artifacts.Embeddings, rows: np.ndarray, sims: np.ndarray) -> li
 def _write_grid(settings: Settings, ids: list[str], rows: list[int], hits: list[Hit], path: str | Path,
                 query: np.ndarray | None) -> None:
     """The hits as a grid image (query first when it is an image); skipped when the images cannot be read."""
-    from ..analysis import image_grid
-    from ..pipeline import image_reader
+    from ..render.grids import image_grid
 
     read = image_reader(settings, ids)
     if read is None:

@@ -6,16 +6,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..analysis import image_grid
-from ..run.artifacts import Embeddings
-from ..run.directory import RunDir
+from ..rundir import artifacts
+from ..rundir.artifacts import Embeddings
+from ..rundir.directory import RunDir
+from .grids import image_grid
 
 MAX_CELLS = 48
 
 
 def _grid(run: RunDir, name: str, rows: list[int], captions: list[str], read: Callable[[int], np.ndarray]) -> str:
     """One grid PNG under plots/analysis/; returns its path relative to the run directory."""
-    rel = f"plots/analysis/{name}.png"
+    rel = artifacts.plot_file(f"analysis/{name}")
     image_grid([read(r) for r in rows[:MAX_CELLS]], captions[:MAX_CELLS], run.file(rel), cols=8)
     return rel
 

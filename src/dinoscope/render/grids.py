@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import DinoscopeError
-from ..run.directory import atomic_path
+from ..rundir.directory import atomic_path
 from ..sources.pixels import to_rgb
 
 _PAD = 4

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
 from html import escape
 
-from ..run.directory import RunDir, atomic_path
-from .plots import MAP_TITLES, RANDOM_BANNER
+from ..maps import title
+from ..rundir import artifacts
+from ..rundir.directory import RunDir, atomic_path
+from .scatter import RANDOM_BANNER
 
 METRIC_COLUMNS = [
     ("trustworthiness", "trustworthiness"),
@@ -58,7 +59,7 @@ def render_report(run: RunDir) -> str:
     manifest = run.manifest
     ext = manifest["stages"].get("extract", {})
     settings = manifest.get("settings", {})
-    metrics = json.loads(run.file("metrics.json").read_text())
+    metrics = artifacts.read_json(run, artifacts.METRICS)
     random_weights = bool(manifest.get("random_weights"))
     parts = [f"<!doctype html><meta charset=utf-8><title>dinoscope · {escape(run.path.name)}</title>",
              f"<style>{STYLE}</style><h1>dinoscope report</h1>",
@@ -81,18 +82,18 @@ def render_report(run: RunDir) -> str:
         ["versions", ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())],
     ]
     parts += ["<h2>Settings</h2>", _table(["", ""], rows)]
-    parts += ["<h2>Maps</h2>", _png(run, "plots/grid.png")]
+    parts += ["<h2>Maps</h2>", _png(run, artifacts.plot_file("grid"))]
     parts.append(f"<h2>Faithfulness</h2><p class=muted>k = {metrics['k']}, exact on a seeded subsample; "
                  "higher is better for every figure but seconds.</p>")
-    mrows = [[MAP_TITLES.get(m, m)] + [v.get(c) for c, _ in METRIC_COLUMNS] for m, v in metrics["maps"].items()]
+    mrows = [[title(m)] + [v.get(c) for c, _ in METRIC_COLUMNS] for m, v in metrics["maps"].items()]
     parts.append(_table(["map"] + [h for _, h in METRIC_COLUMNS], mrows))
     parts += _heldout_section(metrics)
     timings = [[stage, rec.get("seconds")] for stage, rec in manifest["stages"].items()]
     parts += ["<h2>Timings</h2>", _table(["stage", "seconds"], timings)]
     if ext.get("images_per_s"):
         parts.append(f"<p>Extraction: {ext['images_per_s']:.1f} images/s.</p>")
-    if run.file("analysis.json").exists():
-        parts += _analysis_sections(run, json.loads(run.file("analysis.json").read_text()))
+    if run.file(artifacts.FINDINGS).exists():
+        parts += _analysis_sections(run, artifacts.read_json(run, artifacts.FINDINGS))
     skipped = ext.get("skipped", [])
     if skipped:
         parts += [f"<h2>Skipped images ({len(skipped)})</h2>",
@@ -106,7 +107,7 @@ def _heldout_section(metrics: dict) -> list[str]:
     if not held:
         return []
     k = metrics["k"]
-    rows = [[MAP_TITLES.get(m, m), h["n_placed"], h["knn_recall"], h["trustworthiness"], h["knn_accuracy"],
+    rows = [[title(m), h["n_placed"], h["knn_recall"], h["trustworthiness"], h["knn_accuracy"],
              h["agreement"], h["fit_seconds"]] for m, h in held.items()]
     return [f"<h3>Placing new images (held out)</h3><p class=muted>Each learned map refitted on 90 % of the images "
             f"places the other 10 %; figures over each placed image's {k} nearest fitted images. Agreement: share "
@@ -152,5 +153,5 @@ def _analysis_sections(run: RunDir, a: dict) -> list[str]:
 
 def write_report(run: RunDir) -> None:
     """Write report.html atomically."""
-    with atomic_path(run.file("report.html")) as tmp:
+    with atomic_path(run.file(artifacts.REPORT)) as tmp:
         tmp.write_text(render_report(run), encoding="utf-8")

@@ -82,11 +82,11 @@ class _LazyReader:
         self.n = -1
 
     def _open(self) -> None:
-        from ..pipeline import image_reader, open_run
-        from ..run import artifacts
+        from ..rundir import artifacts
+        from ..rundir.access import image_reader, open_run
 
         run, settings = open_run(self.run_dir, create=False)
-        ids = artifacts.read_maps(run.file("maps.parquet"))[0]
+        ids = artifacts.read_maps(run.file(artifacts.MAPS))[0]
         self.read, self.n = image_reader(settings, ids), len(ids)
 
     def png(self, row: int) -> bytes | None:

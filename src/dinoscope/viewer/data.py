@@ -16,20 +16,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .. import maps as maps_registry
 from ..console import say, warn
 from ..errors import DinoscopeError
 from ..hashing import fingerprint
-from ..run import artifacts
-from ..run.directory import RunDir, atomic_path, write_json
+from ..rundir import artifacts
+from ..rundir.directory import RunDir, atomic_path, write_json
 from . import thumbs
 
 FORMAT = 1
-VIEWER_DIR = "viewer"
-THUMBS_DIR = "thumbs"
+VIEWER_DIR = artifacts.VIEWER
+THUMBS_DIR = artifacts.THUMBS
 INDEX = "index.json"
 N_NEIGHBORS = 12  # neighbours shown when an image is clicked
 MAX_CATEGORIES = 256  # a column with more distinct values keeps its most common ones and "(other)"
-TREE_SAMPLE = 1000  # points per class behind the class tree drawn on a disk map
 NONE = "(none)"
 OTHER = "(other)"
 
@@ -75,25 +75,15 @@ def _column(out: Path, i: int, name: str, values: list | np.ndarray) -> dict:
 
 
 def _geodesics(vectors: np.ndarray, Y: np.ndarray, labels: list | None) -> dict | None:
-    """The class tree placed on a disk map, as geodesic polylines and labelled leaves; None without 2+ classes."""
-    from ..geometry.hierarchy import class_tree, place_on_disk
-    from ..render.disk import geodesic_points
+    """The class tree placed on a disk map (`geometry.hierarchy.disk_tree`, as the plots draw it), as geodesic
+    polylines and labelled leaves; None without 2+ classes."""
+    from ..geometry.geodesics import geodesic_points
+    from ..geometry.hierarchy import disk_tree
 
-    if labels is None:
+    found = disk_tree(vectors, Y, labels)
+    if found is None:
         return None
-    known = np.flatnonzero([lab is not None for lab in labels])
-    names = np.array([str(labels[r]) for r in known], dtype=object)
-    uniq, inverse = np.unique(names, return_inverse=True)
-    if len(uniq) < 2:
-        return None
-    rng = np.random.default_rng(0)
-    per_group = np.split(known[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
-    # the hyperbolic means behind the node positions are iterative: a seeded sample per class is plenty to draw
-    rows = np.sort(np.concatenate([r if len(r) <= TREE_SAMPLE else rng.choice(r, TREE_SAMPLE, replace=False)
-                                   for r in per_group]))
-    groups = [str(labels[r]) for r in rows]
-    tree = class_tree(vectors[rows], groups)
-    nodes = place_on_disk(tree, Y[rows], groups)
+    tree, nodes = found
     lines = [np.round(geodesic_points(nodes[p], nodes[c], n=24), 5).ravel().tolist() for p, c in tree.edges]
     leaves = [{"name": name, "x": float(nodes[i, 0]), "y": float(nodes[i, 1])} for i, name in enumerate(tree.leaves)]
     return {"lines": lines, "leaves": leaves}
@@ -101,9 +91,7 @@ def _geodesics(vectors: np.ndarray, Y: np.ndarray, labels: list | None) -> dict 
 
 def _map_entry(out: Path, i: int, name: str, Y: np.ndarray, emb: artifacts.Embeddings) -> dict:
     """Write one map's coordinates; a non-Euclidean (disk) map also gets its hierarchy's geodesics."""
-    from ..maps import map_distance
-
-    disk = map_distance(name) != "euclidean"
+    disk = maps_registry.distance(name) == "poincare"
     _write_array(out / f"map_{i}.f32", Y, "f4")
     lo, hi = Y.min(axis=0), Y.max(axis=0)
     entry = {"name": name, "file": f"map_{i}.f32", "disk": disk, "bounds": [*map(float, lo), *map(float, hi)]}
@@ -130,7 +118,7 @@ def _settings_summary(run: RunDir) -> dict:
 
 def _read_analysis(run: RunDir) -> dict[str, list | np.ndarray]:
     """analysis.parquet's columns (id left out); empty when the analyze stage has not run."""
-    path = run.file("analysis.parquet")
+    path = run.file(artifacts.ANALYSIS)
     if not path.exists():
         return {}
     table = pq.read_table(path)
@@ -144,7 +132,7 @@ def _read_analysis(run: RunDir) -> dict[str, list | np.ndarray]:
     return out
 
 
-INPUTS = ("embeddings.parquet", "maps.parquet", "analysis.parquet", "neighbors.npz", "metrics.json")
+INPUTS = (artifacts.EMBEDDINGS, artifacts.MAPS, artifacts.ANALYSIS, artifacts.NEIGHBORS, artifacts.METRICS)
 
 
 def _data_key(run: RunDir) -> str:
@@ -159,8 +147,8 @@ def _data_key(run: RunDir) -> str:
 
 def _write_data(run: RunDir, out: Path, key: str, thumb_index: dict | None) -> dict:
     """Write every array file and then index.json into `out`; returns the index."""
-    emb = artifacts.read_embeddings(run.file("embeddings.parquet"))
-    ids, coords = artifacts.read_maps(run.file("maps.parquet"))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
+    ids, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     listed = (run.stage("maps") or {}).get("maps")
     if listed is not None:  # a map counts only while the maps stage lists it
         coords = {name: xy for name, xy in coords.items() if name in listed}
@@ -178,16 +166,13 @@ def _write_data(run: RunDir, out: Path, key: str, thumb_index: dict | None) -> d
     columns.update(_read_analysis(run))
     cols = [_column(out, i, name, values) for i, (name, values) in enumerate(columns.items())]
     neighbors = None
-    if run.file("neighbors.npz").exists():
-        from ..neighbors import load_graph
-
-        graph = load_graph(run.file("neighbors.npz"))
+    if run.file(artifacts.NEIGHBORS).exists():
+        graph = artifacts.read_graph(run)
         k = min(N_NEIGHBORS, graph.k)
         _write_array(out / "neighbors.u32", graph.indices[:, :k], "u4")
         neighbors = {"file": "neighbors.u32", "k": k}
     with atomic_path(out / "ids.json") as tmp:
         tmp.write_text(json.dumps(ids))
-    metrics_file = run.file("metrics.json")
     index = {
         "format": FORMAT,
         "key": key,
@@ -195,7 +180,7 @@ def _write_data(run: RunDir, out: Path, key: str, thumb_index: dict | None) -> d
         "n": n,
         "random_weights": bool(run.manifest.get("random_weights")),
         "settings": _settings_summary(run),
-        "metrics": json.loads(metrics_file.read_text()).get("maps", {}) if metrics_file.exists() else {},
+        "metrics": artifacts.read_json(run, artifacts.METRICS).get("maps", {}),
         "maps": maps,
         "columns": cols,
         "neighbors": neighbors,
@@ -209,7 +194,7 @@ def _write_data(run: RunDir, out: Path, key: str, thumb_index: dict | None) -> d
 def _prepare_thumbs(run: RunDir, ids: list[str], size: int, progress: bool) -> dict | None:
     """RUN/thumbs/ up to date for this run's images, or None when the images cannot be read."""
     from ..config import Settings
-    from ..pipeline import image_reader
+    from ..rundir.access import image_reader
 
     key = fingerprint({"extract": (run.stage("extract") or {}).get("key"), "size": size, "max": thumbs.MAX_SIDE})
     out = run.file(THUMBS_DIR)
@@ -230,7 +215,7 @@ def prepare_viewer(run_dir: str | Path, thumb_size: int = 32, progress: bool = T
     run = RunDir(run_dir, create=False)
     run.require("maps")
     out = run.file(VIEWER_DIR)
-    ids = artifacts.read_maps(run.file("maps.parquet"))[0]
+    ids = artifacts.read_maps(run.file(artifacts.MAPS))[0]
     thumb_index = _prepare_thumbs(run, ids, thumb_size, progress)
     if thumb_index is None:
         warn("the run's images cannot be read; the viewer shows points without thumbnails")

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..console import console
+from ..console import progress_bar
 from ..errors import DinoscopeError
 from ..render.grids import thumbnail
-from ..run.directory import atomic_path, write_json
+from ..rundir.directory import atomic_path, write_json
 
 MAX_SIDE = 4096
 INDEX = "index.json"
@@ -46,8 +45,7 @@ def write_atlases(out: Path, read: Callable[[int], np.ndarray], n: int, size: in
     layout = atlas_layout(n, size)
     cols, per_atlas = layout["cols"], layout["per_atlas"]
     files = []
-    bar = Progress(TextColumn("thumbnails"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=console, disable=not progress, transient=True)
+    bar = progress_bar("thumbnails", enabled=progress)
     with bar:
         task = bar.add_task("thumbs", total=n)
         for a in range(layout["atlases"]):

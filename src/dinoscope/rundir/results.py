@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +29,17 @@ class RunResult:
         """The shared kNN graph (loaded on demand)."""
         from ..neighbors import load_graph
 
-        return load_graph(self.path / "neighbors.npz")
+        return load_graph(self.path / artifacts.NEIGHBORS)
 
 
 def load_run(path: str | Path) -> RunResult:
     """Load what a run directory holds; stages that have not run give empty parts."""
     run = RunDir(path, create=False)
-    _, coords = artifacts.read_maps(run.file("maps.parquet"))
-    metrics_file = run.file("metrics.json")
+    _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     return RunResult(
         path=run.path,
         manifest=run.manifest,
-        embeddings=artifacts.read_embeddings(run.file("embeddings.parquet")),
+        embeddings=artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS)),
         maps=coords,
-        metrics=json.loads(metrics_file.read_text()) if metrics_file.exists() else {},
+        metrics=artifacts.read_json(run, artifacts.METRICS),
     )

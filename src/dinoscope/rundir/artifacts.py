@@ -1,4 +1,8 @@
-"""The Parquet artifacts of a run (embeddings, maps): their schema, written atomically, read back."""
+"""What a run directory holds: every artifact's name, and the typed readers and writers of its tables.
+
+Every stage and feature names files through these constants, so the layout of a run lives in one place
+(see "The run directory" in the README).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DinoscopeError
-from .directory import atomic_path
+from .directory import RunDir, atomic_path
+
+EMBEDDINGS = "embeddings.parquet"  # id, source, label, split, embedding
+NEIGHBORS = "neighbors.npz"  # the shared kNN graph
+MAPS = "maps.parquet"  # id, <map>_x, <map>_y
+METRICS = "metrics.json"  # faithfulness per map, timings
+ANALYSIS = "analysis.parquet"  # one row per image: clusters, outlier scores, duplicates, label issues
+FINDINGS = "analysis.json"  # the analyses' summary for the report
+REPORT = "report.html"
+PLACED = "placed.parquet"  # new images placed on the learned maps
+SHARDS = "shards"  # extraction's resumable shards (removed once embeddings.parquet is whole)
+MODELS = "models"  # fitted maps (.pkl) and learned maps (.pt)
+PLOTS = "plots"
+VIEWER = "viewer"  # the viewer's binary data
+THUMBS = "thumbs"  # thumbnail atlases
+EXPORT = "export"  # exported extractors, one folder per format
+
+
+def model_file(name: str, suffix: str = ".pt") -> str:
+    """models/<map>.pt (a learned map's TorchScript network) or models/<map>.pkl (any fitted map)."""
+    return f"{MODELS}/{name}{suffix}"
+
+
+def plot_file(name: str) -> str:
+    """plots/<name>.png."""
+    return f"{PLOTS}/{name}.png"
 
 
 @dataclass
@@ -87,3 +116,18 @@ def read_maps(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
         for m in names
     }
     return table.column("id").to_pylist(), coords
+
+
+def read_json(run: RunDir, name: str) -> dict:
+    """A JSON artifact of the run (metrics.json, analysis.json), or {} when its stage has not run."""
+    import json
+
+    path = run.file(name)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_graph(run: RunDir):
+    """The run's shared kNN graph."""
+    from ..neighbors import load_graph
+
+    return load_graph(run.file(NEIGHBORS))

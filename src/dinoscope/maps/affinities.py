@@ -1,0 +1,47 @@
+"""t-SNE input affinities from the shared kNN graph (openTSNE's perplexity calibration, no second search).
+
+Both t-SNE maps (the flat one and the Poincaré disk's) take their P from here: the first 3·perplexity
+neighbours of the shared graph, i.e. the full-dimensional embedding space under the graph's metric.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from openTSNE import affinity
+from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+from ..errors import DinoscopeError
+from ..neighbors import KNNGraph, exact_neighbors
+
+
+class GraphIndex(PrecomputedNeighbors):
+    """openTSNE kNN index built from the shared graph that can also be queried (exactly) for new points."""
+
+    def __init__(self, graph: KNNGraph, reference: np.ndarray):
+        super().__init__(np.ascontiguousarray(graph.indices, dtype=np.int64),
+                         np.ascontiguousarray(graph.distances, dtype=np.float64))
+        self.metric = graph.metric
+        self.reference = np.ascontiguousarray(reference, dtype=np.float32)
+
+    def query(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest reference points of each query row, under the graph's metric."""
+        indices, distances = exact_neighbors(self.reference, query, k, self.metric)
+        return indices, distances.astype(np.float64)
+
+
+def graph_affinities(graph: KNNGraph, reference: np.ndarray, perplexity: float,
+                     n_jobs: int = 1) -> affinity.PerplexityBasedNN:
+    """openTSNE perplexity affinities from the first 3·perplexity neighbours of the shared graph."""
+    if graph.k < 3:
+        raise DinoscopeError(f"the shared graph has {graph.k} neighbours; t-SNE needs at least 3")
+    graph = graph.head(min(graph.k, int(3 * perplexity)))
+    return affinity.PerplexityBasedNN(perplexity=min(perplexity, graph.k / 3), n_jobs=n_jobs,
+                                      knn_index=GraphIndex(graph, reference))
+
+
+def symmetric_p(graph: KNNGraph, X: np.ndarray, perplexity: float) -> sp.csr_matrix:
+    """Symmetric P (sums to 1, float64, sorted indices) from the shared graph, for the hyperbolic t-SNE."""
+    P = graph_affinities(graph, X, perplexity).P.tocsr().astype(np.float64)
+    P.sort_indices()
+    return P
