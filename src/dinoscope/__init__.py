@@ -6,7 +6,7 @@ A notebook needs only this module::
     result = dinoscope.run(source="digits", model="dinov2-vits14", random_weights=True, out="runs/digits")
     result.maps["tsne"], result.metrics["maps"]["tsne"]["trustworthiness"]
 
-Heavy pieces (torch, timm, umap) are imported on first use, so `import dinoscope` stays fast.
+Everything is imported on first use (scikit-learn, torch, timm, umap), so `import dinoscope` stays fast.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .config import Settings, load_settings, settings_from_flags
 from .errors import DinoscopeError
-from .rundir.results import RunResult, load_run
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Settings": "config",
+    "load_settings": "config",
+    "settings_from_flags": "config",
+    "RunResult": "rundir.results",
+    "load_run": "rundir.results",
     "load_source": "sources",
     "Dataset": "sources.base",
     "build_backbone": "embed.backbones",
@@ -67,13 +70,15 @@ def __getattr__(name: str):
 
 
 def run(out: str | Path = "runs/default", *, config: str | Path | None = None, progress: bool = True,
-        **flags: object) -> RunResult:
-    """Run every stage into `out` and load the result; keyword names are the CLI's flags (see config.FLAGS)."""
+        **flags: object):
+    """Run every stage into `out` and load the result (a `RunResult`); keyword names are the CLI's flags
+    (see config.FLAGS)."""
+    from .config import settings_from_flags
     from .pipeline import run_pipeline
+    from .rundir.results import load_run
 
     run_pipeline(out, settings_from_flags(config, **flags), progress=progress)
     return load_run(out)
 
 
-__all__ = ["DinoscopeError", "RunResult", "Settings", "load_run", "load_settings", "run",
-           "settings_from_flags", *_LAZY]
+__all__ = ["DinoscopeError", "run", *_LAZY]
