@@ -41,8 +41,9 @@ def _stages(run_dir: Path, stages: tuple[str, ...], flags: dict) -> None:
     run, stored = pipeline.open_run(run_dir, create=False)
     settings = settings_from_flags(base=stored, **flags)
     run.manifest["settings"] = settings.model_dump(mode="json")
-    for name in stages:
-        pipeline.STAGE_FUNCS[name](run, settings, True)
+    with run.writing():
+        for name in stages:
+            pipeline.STAGE_FUNCS[name](run, settings, True)
 
 
 @settings_command(app, *ALL)
@@ -76,8 +77,7 @@ def extract(out: Out = Path("runs/default"), config: Config = None, quiet: Quiet
       dinoscope extract --source ./images --model dino-vits16 --out runs/photos
     """
     settings = settings_from_flags(config, **flags)
-    run_dir, settings = pipeline.open_run(out, settings)
-    pipeline.extract_stage(run_dir, settings, progress=not quiet)
+    pipeline.run_pipeline(out, settings, progress=not quiet, stages=("extract",))
 
 
 @settings_command(app, "neighbors")

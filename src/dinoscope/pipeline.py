@@ -331,6 +331,7 @@ def run_pipeline(out: str | Path, settings: Settings | None = None, *, progress:
                  stages: tuple[str, ...] = STAGES) -> RunDir:
     """Run the stages in order on one run directory, skipping those that are up to date."""
     run, settings = open_run(out, settings)
-    for stage in stages:
-        STAGE_FUNCS[stage](run, settings, progress)
+    with run.writing():
+        for stage in stages:
+            STAGE_FUNCS[stage](run, settings, progress)
     return run

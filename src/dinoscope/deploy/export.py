@@ -55,16 +55,17 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise DinoscopeError(f"model name {name!r} must be letters, digits, '-', '_' or '.'")
     run, settings = open_run(run_dir, create=False)
-    model, sig = build_export_model(run, settings)
-    out = Path(out) if out is not None else run.file(f"{artifacts.EXPORT}/{fmt}")
-    flavour = "onnx" if fmt.endswith("onnx") else "torchscript"
-    if fmt.startswith("triton"):
-        return _export_triton(model, sig, flavour, out, name, max_batch_size)
-    path = out / ("model.onnx" if flavour == "onnx" else "model.pt")
-    with atomic_path(path) as tmp:
-        diff = _write_checked(model, sig, flavour, tmp)
-    write_json(out / "model.json", describe(sig, flavour))
-    return Exported(path, sig, diff)
+    with run.writing():  # the run's models must not change while they are exported
+        model, sig = build_export_model(run, settings)
+        out = Path(out) if out is not None else run.file(f"{artifacts.EXPORT}/{fmt}")
+        flavour = "onnx" if fmt.endswith("onnx") else "torchscript"
+        if fmt.startswith("triton"):
+            return _export_triton(model, sig, flavour, out, name, max_batch_size)
+        path = out / ("model.onnx" if flavour == "onnx" else "model.pt")
+        with atomic_path(path) as tmp:
+            diff = _write_checked(model, sig, flavour, tmp)
+        write_json(out / "model.json", describe(sig, flavour))
+        return Exported(path, sig, diff)
 
 
 def describe(sig: Signature, flavour: str) -> dict:

@@ -126,6 +126,7 @@ def place(run_dir: str | Path, source: str | Path, *, split: str = "all", device
     columns: dict = {"id": ids, "source": origins, "label": labels if labels is not None else [None] * len(rows)}
     for name, xy in coords.items():
         columns[f"{name}_x"], columns[f"{name}_y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
-    artifacts.write_table(run.file(artifacts.PLACED), columns)
-    plots = {name: run.file(plot_placed(run, name, xy, labels)) for name, xy in coords.items()}
+    with run.writing():
+        artifacts.write_table(run.file(artifacts.PLACED), columns)
+        plots = {name: run.file(plot_placed(run, name, xy, labels)) for name, xy in coords.items()}
     return Placed(ids, origins, labels, coords, seconds, embed_seconds, run.file(artifacts.PLACED), plots)

@@ -1,15 +1,20 @@
-"""The run directory: paths, the manifest, atomic writes and stage caching.
+"""The run directory: paths, the manifest, atomic writes, stage caching and the one-writer lock.
 
 Every stage reads its inputs from here and writes its outputs here through `atomic_path`,
-so a killed run leaves only whole files and the next run resumes from them.
+so a killed run leaves only whole files and the next run resumes from them. A process that writes
+holds `RunDir.writing()`, so two runs never write one directory at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import platform
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,25 +22,109 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DinoscopeError
+from .faults import crash_point
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+LOCK = ".lock"
+TEMP_SUFFIX = ".tmp"  # atomic_path's temporary files are ".<name>.<random>.tmp"
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class RunInUse(DinoscopeError):
+    """Another process is writing this run directory."""
+
+
+def _full_disk(path: Path, tmp: Path, exc: OSError) -> DinoscopeError:
+    """The one-line error for a write that filled its disk: the path, what it had written, what is free."""
+    written = tmp.stat().st_size if tmp.exists() else 0
+    free = shutil.disk_usage(path.parent).free
+    return DinoscopeError(f"no space left on the device to write {path} ({exc.strerror}): it needs more than "
+                          f"{written / 2**20:.1f} MB and {free / 2**20:.1f} MB are free; free some space and rerun "
+                          "(the finished files are kept)")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    A full disk (ENOSPC, EDQUOT) becomes a one-line DinoscopeError naming the path and the space; the temporary
+    file is removed whatever happens, so a failed write leaves nothing behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            crash_point(path, "before")
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            if exc.errno in _FULL or "No space left" in str(exc):
+                raise _full_disk(path, tmp_path, exc) from None
+            raise
+        crash_point(path, "after")
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temps(root: Path) -> list[Path]:
+    """Delete the temporary files that killed writers left under `root` (only a lock holder may call this)."""
+    stale = [p for p in root.rglob(f".*{TEMP_SUFFIX}") if p.is_file() or p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    return stale
+
+
+_HELD: dict[Path, int] = {}  # run directories this process holds the writer lock of, and how many times
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    """Hold RUN/.lock exclusively while writing: a second writer gets RunInUse naming the holder.
+
+    The lock is the kernel's (flock), so it ends with its process, however it dies: a lock left by a killed
+    run is taken over at once. Re-entrant within one process. The holder removes stale temporary files.
+    """
+    key = root.resolve()
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInUse(f"{root} is in use by another dinoscope ({_holder(fd)}); wait for it to finish, or "
+                           "stop it, then run again") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 "command": " ".join(sys.argv)[:300]}).encode())
+        remove_stale_temps(root)
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it: pid, start time and command."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {info['pid']}, since {info['since']}: {info['command']}"
+    except (OSError, ValueError, KeyError):
+        return "a process that has not said who it is yet"
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -119,6 +208,10 @@ class RunDir:
             **extra,
         }
         self.save()
+
+    def writing(self):
+        """The writer lock of this run directory (see `writer_lock`): hold it around every stage that writes."""
+        return writer_lock(self.path)
 
     def require(self, name: str) -> dict[str, Any]:
         """The record of a stage this one depends on; a clear error when it has not run."""

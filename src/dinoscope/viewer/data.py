@@ -214,6 +214,12 @@ def prepare_viewer(run_dir: str | Path, thumb_size: int = 32, progress: bool = T
     """Make RUN/viewer/ and RUN/thumbs/ current for the run (reused when nothing changed); returns RUN/viewer."""
     run = RunDir(run_dir, create=False)
     run.require("maps")
+    with run.writing():
+        return _prepare(run, thumb_size, progress)
+
+
+def _prepare(run: RunDir, thumb_size: int, progress: bool) -> Path:
+    """prepare_viewer's work, under the run's writer lock."""
     out = run.file(VIEWER_DIR)
     ids = artifacts.read_maps(run.file(artifacts.MAPS))[0]
     thumb_index = _prepare_thumbs(run, ids, thumb_size, progress)
