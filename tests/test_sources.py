@@ -155,20 +155,27 @@ def _read(ds, rel: str) -> np.ndarray:
     return ds.read(ds.ids.index(rel))
 
 
-def test_folder_lists_labels_and_ids(image_folder):
+def test_folder_lists_labels_and_ids(image_folder, capsys):
     ds = load_source(str(image_folder))
+    # Every non-hidden file is listed, images or not (notes.txt is skipped when read, never silently left out).
     assert ds.ids == sorted(ds.ids) and ds.ids == [
         "cats/grey.png", "cats/palette.PNG", "cats/rgba.png", "dogs/cmyk.tiff", "dogs/deep/sixteen.png",
-        "dogs/good.png", "dogs/rotated.jpg", "dogs/truncated.png",
+        "dogs/good.png", "dogs/notes.txt", "dogs/rotated.jpg", "dogs/truncated.png",
     ]
-    assert ds.labels == ["cats"] * 3 + ["dogs"] * 5 and ds.classes == ["cats", "dogs"]
+    assert ds.labels == ["cats"] * 3 + ["dogs"] * 6 and ds.classes == ["cats", "dogs"]
+    warning = capsys.readouterr().err.strip()
+    assert len(warning.splitlines()) == 1 and "left out 1 hidden file and 1 hidden folder" in warning
+    with pytest.raises(UnreadableImage, match=r"^dogs/notes\.txt: cannot identify image file"):
+        _read(ds, "dogs/notes.txt")
     assert ds.name == "pets" and ds.origins[0] == str(image_folder.absolute() / "cats" / "grey.png")
     assert ds.splits is None and not ds.is_embedded
 
 
 def test_folder_converts_every_mode_to_rgb(image_folder):
     ds = load_source(str(image_folder))
-    for rel in ds.ids[:-1]:
+    for rel in ds.ids:
+        if rel in ("dogs/notes.txt", "dogs/truncated.png"):
+            continue
         img = _read(ds, rel)
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, rel
     assert _read(ds, "cats/grey.png").shape == (4, 5, 3) and (_read(ds, "cats/grey.png") == 100).all()

@@ -98,13 +98,8 @@ def writer_lock(root: Path) -> Iterator[None]:
             _HELD[key] -= 1
         return
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _locked(root)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunInUse(f"{root} is in use by another dinoscope ({_holder(fd)}); wait for it to finish, or "
-                           "stop it, then run again") from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                  "command": " ".join(sys.argv)[:300]}).encode())
@@ -114,8 +109,33 @@ def writer_lock(root: Path) -> Iterator[None]:
             yield
         finally:
             del _HELD[key]
+            if not (root / MANIFEST).exists():  # nothing of a run was written: leave the folder as it was
+                (root / LOCK).unlink(missing_ok=True)
     finally:
         os.close(fd)  # releases the lock
+
+
+def _locked(root: Path) -> int:
+    """An fd of RUN/.lock holding its exclusive flock; RunInUse when another process holds it.
+
+    A holder may unlink the file when it lets go, so the lock counts only while the path still names the
+    locked file; otherwise it is taken again on the new file.
+    """
+    while True:
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunInUse(f"{root} is in use by another dinoscope ({holder}); wait for it to finish, or stop it, "
+                           "then run again") from None
+        try:
+            if os.stat(root / LOCK).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def _holder(fd: int) -> str:
