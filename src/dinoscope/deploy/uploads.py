@@ -12,12 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_PIXELS = 40_000_000  # 40 MP: far above any photo a DINO model needs, far below a decompression bomb
 
 
-def decode_upload(data: bytes, filename: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """An uploaded file as (H, W, 3) uint8 RGB; 400 when it is no image, 413 when it has too many pixels."""
+def image_pixels(data: bytes, filename: str, max_pixels: int = MAX_PIXELS) -> int:
+    """How many pixels an uploaded image has, read from its header alone (nothing is decoded yet); 400 when it
+    is no image, 413 when it has more than `max_pixels`."""
     from PIL import Image
-
-    from ..sources.base import UnreadableImage
-    from ..sources.folder import decode
 
     if not data:
         raise HTTPException(400, f"{filename or 'the upload'} is empty; send an image file (JPEG, PNG, WebP, ...)")
@@ -33,6 +31,17 @@ def decode_upload(data: bytes, filename: str, max_pixels: int = MAX_PIXELS) -> n
     if width * height > max_pixels:
         raise HTTPException(413, f"{filename or 'the image'} is {width}x{height} pixels, more than the "
                                  f"{max_pixels:,} this service decodes (decompression-bomb protection)")
+    return width * height
+
+
+def decode_upload(data: bytes, filename: str, max_pixels: int = MAX_PIXELS, checked: bool = False) -> np.ndarray:
+    """An uploaded file as (H, W, 3) uint8 RGB; 400 when it is no image, 413 when it has too many pixels
+    (`checked`: `image_pixels` has already looked at its header)."""
+    from ..sources.base import UnreadableImage
+    from ..sources.folder import decode
+
+    if not checked:
+        image_pixels(data, filename, max_pixels)
     try:
         return decode(io.BytesIO(data), filename or "upload")
     except UnreadableImage as exc:
