@@ -231,7 +231,8 @@ def settings_from_flags(config: str | Path | None = None, base: Settings | None 
     """Settings from flat option names (see FLAGS); None values mean "not given"."""
     unknown = sorted(set(flags) - set(FLAGS))
     if unknown:
-        raise DinoscopeError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(FLAGS)}")
+        named = ", ".join(name if name.isprintable() else repr(name) for name in unknown)  # one line, whatever it is
+        raise DinoscopeError(f"unknown setting(s) {named}; known: {', '.join(FLAGS)}")
     if isinstance(flags.get("maps"), str):
         flags["maps"] = [m.strip() for m in str(flags["maps"]).split(",") if m.strip()]
     return load_settings(config, base=base, **{FLAGS[k]: v for k, v in flags.items()})
@@ -241,32 +242,49 @@ def load_settings(path: str | Path | None = None, base: Settings | None = None, 
     """Settings from `base` (or the defaults), then an optional YAML file, then dotted overrides.
 
     Overrides use dotted names (`model.pool="mean"`); None means "not given" and changes nothing.
+    Whatever the file holds, the result is Settings or a one-line DinoscopeError.
     """
     import yaml
+
+    def where_of(loc) -> str:
+        """A dotted setting path for messages: odd names (line breaks, spaces, numbers) quoted, on one line."""
+        return ".".join(p if isinstance(p, str) and p.isprintable() and p.strip() == p and p else repr(p)
+                        for p in loc)
 
     data: dict = base.model_dump(mode="json") if base is not None else {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise DinoscopeError(f"cannot read config {path}: {exc}".splitlines()[0]) from None
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:
+            # ValueError: not UTF-8, or a tagged value yaml cannot build (2001-02-30, !!int abc)
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise DinoscopeError(f"cannot read config {path}: {reason}; write it as a YAML mapping of sections "
+                                 "(source, model, maps, ...)") from None
+        if loaded is None:  # an empty file
+            loaded = {}
         if not isinstance(loaded, dict):
-            raise DinoscopeError(f"config {path} must be a mapping of sections (source, model, maps, ...)")
+            raise DinoscopeError(f"config {path} must be a mapping of sections (source, model, maps, ...), "
+                                 f"found {type(loaded).__name__}")
         _merge(data, loaded)
     for dotted, value in overrides.items():
         if value is None:
             continue
         node = data
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # a YAML section set to a value (model: 5), or a leaf (seed.x)
+                where = where_of(parents[: depth + 1])
+                found = "nothing" if node is None else f"{type(node).__name__} {node!r}"[:60]
+                raise DinoscopeError(f"invalid setting {where}: expected a mapping of settings, found {found}; "
+                                     f"give {where} as a mapping (or leave it out of the config)")
         node[leaf] = value
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ").splitlines()[0]
+        where = where_of(err["loc"]) or "(all)"
+        message = " ".join(err["msg"].removeprefix("Value error, ").split()) or err["type"]
         raise DinoscopeError(f"invalid setting {where}: {message}") from None
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DinoscopeError
 from .base import Dataset
-from .embeddings import embedded
+from .embeddings import embedded, flat, say
 from .memory import in_memory
 from .reasons import one_line
 
@@ -21,25 +20,35 @@ def load_arrays(path: Path) -> Dataset:
     arrays = _open(path)
     key = _main_key(path, arrays)
     data = arrays[key]
-    labels, classes = _labels(path, arrays, len(data))
+    if data.ndim == 0:
+        raise DinoscopeError(f"{path}: '{say(key)}' is a single value, not an array of items; save images "
+                             "(N, H, W[, C]) or embeddings (N, D)")
     if key == "embeddings" or (key != "images" and data.ndim == 2):
+        labels, classes = _labels(path, arrays, len(data))
         return embedded(path.stem, path, data, labels=labels, classes=classes)
     _check_images(path, data)
+    labels, classes = _labels(path, arrays, len(data))
     return in_memory(path.stem, data, labels, None, classes)
 
 
 def _open(path: Path) -> dict[str, np.ndarray]:
-    """The file's arrays by name; a .npy is memory-mapped and named 'images' or 'embeddings' by its shape."""
+    """The file's arrays by name, whatever its suffix says: an .npz archive's by their names, a .npy array
+    (memory-mapped) named 'images' or 'embeddings' by its shape."""
     try:
-        if path.suffix.lower() != ".npz":
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-            return {"embeddings" if array.ndim == 2 else "images": array}
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        loaded = np.load(path, mmap_mode="r", allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return {"embeddings" if loaded.ndim == 2 else "images": loaded}
+        with loaded as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as exc:  # a damaged file fails in numpy, zipfile or zlib, each with its own exceptions
         raise DinoscopeError(
-            f"cannot read {path} ({one_line(exc)}); save arrays of numbers or strings with np.save / np.savez"
+            f"cannot read {path} ({flat(one_line(exc))}); save arrays of numbers or strings with np.save / np.savez"
         ) from exc
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise DinoscopeError(f"{path}: the archive member {say(key)} is not a NumPy array; "
+                                 "save the file with np.savez")
+    return arrays
 
 
 def _main_key(path: Path, arrays: dict[str, np.ndarray]) -> str:
@@ -50,7 +59,7 @@ def _main_key(path: Path, arrays: dict[str, np.ndarray]) -> str:
     others = [name for name in arrays if name not in SIDE_KEYS]
     if len(others) != 1:
         raise DinoscopeError(
-            f"{path} holds arrays {', '.join(arrays) or '(none)'}; name the images 'images' "
+            f"{path} holds arrays {', '.join(map(say, arrays)) or '(none)'}; name the images 'images' "
             "(or the (N, D) vectors 'embeddings')"
         )
     return others[0]
@@ -66,13 +75,19 @@ def _labels(path: Path, arrays: dict[str, np.ndarray], n: int) -> tuple[list[str
     if len(raw) != n:
         raise DinoscopeError(f"{path}: {len(raw)} labels for {n} items; give exactly one label per item")
     if raw.dtype.kind in "US":
-        labels = [x.decode() if isinstance(x, bytes) else str(x) for x in raw.tolist()]
+        labels = _texts(raw)
         return labels, sorted(set(labels))
     if raw.dtype.kind not in "iu":
-        raise DinoscopeError(f"{path}: labels must be ints or strings, found {raw.dtype}")
+        raise DinoscopeError(f"{path}: labels must be ints or strings, found {flat(raw.dtype)}")
     if "classes" not in arrays:
         return [str(x) for x in raw.tolist()], [str(x) for x in np.unique(raw).tolist()]
-    classes = [str(x) for x in arrays["classes"].tolist()]
+    names = arrays["classes"]
+    if names.ndim != 1 or names.dtype.kind not in "USiu":
+        raise DinoscopeError(
+            f"{path}: classes must be a 1-D array of names (one per label value), found {flat(names.dtype)} "
+            f"of shape {names.shape}"
+        )
+    classes = _texts(names)
     out_of_range = raw[(raw < 0) | (raw >= len(classes))]
     if out_of_range.size:
         raise DinoscopeError(
@@ -80,6 +95,11 @@ def _labels(path: Path, arrays: dict[str, np.ndarray], n: int) -> tuple[list[str
             "give one name per label value in 'classes'"
         )
     return [classes[x] for x in raw.tolist()], classes
+
+
+def _texts(values: np.ndarray) -> list[str]:
+    """Strings, ints or bytes as text; bytes that are not UTF-8 keep their undecodable bytes as \\x escapes."""
+    return [x.decode("utf-8", "backslashreplace") if isinstance(x, bytes) else str(x) for x in values.tolist()]
 
 
 def _check_images(path: Path, images: np.ndarray) -> None:
@@ -90,6 +110,11 @@ def _check_images(path: Path, images: np.ndarray) -> None:
         )
     if images.dtype != np.uint8:
         raise DinoscopeError(
-            f"{path}: images must be uint8 (0..255), found {images.dtype}; convert with "
+            f"{path}: images must be uint8 (0..255), found {flat(images.dtype)}; convert with "
             "np.clip(x * 255, 0, 255).astype(np.uint8) for 0..1 values, or x.astype(np.uint8) for 0..255"
+        )
+    if images.size == 0:
+        raise DinoscopeError(
+            f"{path} is empty: images of shape {images.shape} hold no pixels; give at least one image of "
+            "at least 1x1 pixels"
         )
