@@ -26,14 +26,16 @@ STAGES = ("extract", "neighbors", "maps", "metrics", "analyze", "plot", "report"
 
 
 def _weights_identity(path: Path | None) -> dict | None:
-    """What identifies a local weights file cheaply: its resolved path, size and modification time."""
+    """What identifies a local checkpoint cheaply (a file, or a folder's weights and config.json): resolved path,
+    size and modification time of each."""
+    from .embed.checkpoints import checkpoint_file
+
     if path is None:
         return None
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise DinoscopeError(f"weights file {p} does not exist; give a .safetensors or .pth checkpoint")
-    st = p.stat()
-    return {"path": str(p.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns}
+    weights, config = checkpoint_file(Path(path))
+    files = [weights] + ([weights.parent / "config.json"] if config is not None else [])
+    return {"path": str(weights.resolve()),
+            "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
 
 
 def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:

@@ -43,8 +43,6 @@ ALIASES: dict[str, str] = {
     "dinov3-vit7b16": "vit_7b_patch16_dinov3.lvd1689m",
 }
 
-_WRAPPER_KEYS = ("teacher", "model", "state_dict")
-_PREFIXES = ("module.", "backbone.")
 
 
 @dataclass
@@ -118,9 +116,7 @@ def build_backbone(
     alias, timm_name = resolve(name)
     res = resolution or DEFAULT_RESOLUTION
     if weights is not None:
-        state = read_checkpoint(Path(weights))  # before building, so a bad file fails fast
-        model = _create(timm_name, res, pretrained=False)
-        load_weights(model, state, Path(weights))
+        model = _from_file(timm_name, res, Path(weights))
         source = str(weights)
     elif random_weights:
         with torch.random.fork_rng(devices=[]):
@@ -152,6 +148,21 @@ def _create(timm_name: str, res: int, *, pretrained: bool) -> nn.Module:
     return timm.create_model(timm_name, pretrained=pretrained, num_classes=0, img_size=res)
 
 
+def _from_file(timm_name: str, res: int, weights: Path) -> nn.Module:
+    """The model with a local checkpoint in any layout `checkpoints` reads (read first, so a bad file fails fast)."""
+    from .checkpoints import check_transformers_config, checkpoint_file, layout, read_checkpoint, transformers_to_meta
+
+    path, config = checkpoint_file(weights)
+    state = read_checkpoint(path)
+    kind = layout(state)
+    model = _create(timm_name, res, pretrained=False)
+    if kind == "transformers":
+        check_transformers_config(config, model, path)
+        state = transformers_to_meta(state)
+    load_weights(model, state, path)
+    return model
+
+
 def _create_from_hub(timm_name: str, res: int) -> nn.Module:
     """Download (or take from the local cache) pretrained weights; a clear error when offline."""
     try:
@@ -173,37 +184,6 @@ def _check_vit(model: nn.Module, timm_name: str, res: int, pool: Pool) -> None:
     patch = model.patch_embed.patch_size[0]
     if res % patch:
         raise DinoscopeError(f"resolution {res} is not a multiple of {timm_name}'s patch size {patch}")
-
-
-def read_checkpoint(path: Path) -> dict[str, Tensor]:
-    """A flat state dict from a .safetensors or .pth/.pt file, unwrapped and with prefixes stripped."""
-    if not path.is_file():
-        raise DinoscopeError(f"weights file {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any decoding failure means the file is not a checkpoint we can read
-        msg = (str(exc).splitlines() or [""])[0][:160]
-        raise DinoscopeError(f"cannot read weights file {path}: {type(exc).__name__}: {msg}") from None
-    for key in _WRAPPER_KEYS:
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise DinoscopeError(f"{path} holds no state dict of tensors (looked under {', '.join(_WRAPPER_KEYS)})")
-    return _strip_prefixes(state)
-
-
-def _strip_prefixes(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Drop 'module.' and keep only the 'backbone.' part of DINO training checkpoints."""
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    if any(k.startswith("backbone.") for k in state):
-        state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
-    return state
 
 
 def load_weights(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
