@@ -82,7 +82,9 @@ def test_export_reproduces_the_runs_stored_embeddings(mapped_run, tmp_path):
     stored = read_embeddings(mapped_run / "embeddings.parquet").vectors
     digits = load_source("digits")
     images = np.stack([digits.read(i) for i in range(len(stored))])
-    assert np.abs(load_exported(ts.path)(images)[0] - stored).max() <= 1e-4
+    # float32 on both sides, the same 40 images in one batch: the export's own parity bound (float32 reordering
+    # across the 12 blocks, as in test_extract's BATCHING_DRIFT, of embeddings with rms 1)
+    assert np.abs(load_exported(ts.path)(images)[0] - stored).max() <= TOLERANCE
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
+from test_geometry import EPS64, distance_error, mean_resolution, rim_gap  # noqa: E402
 
 from dinoscope.errors import DinoscopeError  # noqa: E402
 from dinoscope.geometry import ball as g  # noqa: E402
@@ -38,6 +39,16 @@ def kl(Y: torch.Tensor, P: np.ndarray, exaggeration: float, scale: float = 1.0) 
     i, j = np.nonzero(~np.eye(len(P), dtype=bool))
     w = 1 / (1 + (g.distance(Y[i], Y[j]) / scale) ** 2)
     return -(exaggeration * torch.tensor(P[i, j]) * torch.log(w)).sum() + torch.log(w.sum())
+
+
+def gradient_terms(Y: np.ndarray, P: np.ndarray, exaggeration: float, scale: float) -> np.ndarray:
+    """Σ over the pairs of |each pair's term| in every gradient component: the magnitude its rounding is relative to."""
+    i, j = np.nonzero(~np.eye(len(P), dtype=bool))
+    kernel = lambda Z: 1 / (1 + (g.distance(Z[i], Z[j]) / scale) ** 2)  # noqa: E731
+    w = kernel(torch.tensor(Y)).numpy()
+    dw = torch.autograd.functional.jacobian(kernel, torch.tensor(Y)).numpy()  # (pairs, n, 2)
+    share = -exaggeration * P[i, j] / w + 1 / w.sum()  # ∂ loss / ∂ w of each pair
+    return np.abs(share[:, None, None] * dw).sum(axis=0)
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +81,19 @@ def test_gradient_matches_autograd_and_finite_differences(problem, scale):
     ours = tsne_gradient(Y, attraction_edges(sp.csr_matrix(P)), all_pairs(len(Y)), exaggeration=4.0, scale=scale)
     Yt = torch.tensor(Y, requires_grad=True)
     kl(Yt, P, 4.0, scale).backward()
-    np.testing.assert_allclose(ours, Yt.grad.numpy(), rtol=1e-9, atol=1e-12)
-    h, (r, c) = 1e-6, (3, 1)
+    # Two float64 codes for the same sums: each pair's term is within a few eps / (1 - |y|²) of the exact one (they
+    # may round 1 - |y|², down to 2e-5 at the rim, differently), so each component is within that of its |terms|.
+    bound = 64 * EPS64 / rim_gap(Y).min() * gradient_terms(Y, P, 4.0, scale)
+    assert (np.abs(ours - Yt.grad.numpy()) <= bound).all()
+    # Central difference at h = 1e-5: its truncation h² f⁽³⁾ / 6 is ~1e-9 of the component here, and the rounding
+    # of the two losses (sums of 210 float64 terms of one sign, within 210 eps/2 |f| each) at most 4e-7 of it once
+    # divided by 2h (at h = 1e-6 that could reach 4e-6).
+    h, (r, c) = 1e-5, (3, 1)
     plus, minus = Y.copy(), Y.copy()
     plus[r, c] += h
     minus[r, c] -= h
     numeric = (kl(torch.tensor(plus), P, 4.0, scale) - kl(torch.tensor(minus), P, 4.0, scale)).item() / (2 * h)
-    assert ours[r, c] == pytest.approx(numeric, rel=1e-6)
+    assert ours[r, c] == pytest.approx(numeric, rel=1e-6, abs=0)
 
 
 @pytest.mark.slow
@@ -90,6 +107,9 @@ def test_threads_and_sampling_keep_the_gradient(problem, monkeypatch):
     monkeypatch.undo()
     rng = np.random.default_rng(0)
     sampled = np.mean([tsne_gradient(Y, edges, sampled_pairs(len(Y), 4, rng), scale=0.3) for _ in range(3000)], axis=0)
+    # A statistical bound, not a rounding one (seeded draws, the same on every machine): one draw scatters by
+    # ~0.5 % of max|grad| around the exact gradient, so the mean of 3000 by ~1e-4; 5 % also covers the ratio
+    # estimate's O(1 / (n m)) bias, while a wrong repulsion would be off by its whole size.
     assert np.abs(sampled - serial).max() < 0.05 * np.abs(serial).max()
 
 
@@ -98,7 +118,10 @@ def test_steps_are_capped_in_hyperbolic_length():
     Y = g.project(rng.normal(size=(50, 2)) * 0.6)
     descent = RiemannianDescent(max_step=0.3)
     moved = descent.step(Y, rng.normal(size=(50, 2)) * 1e6, learning_rate=1e3, momentum=0.8)
-    assert g.distance(Y, moved).max() == pytest.approx(0.3, rel=1e-6)
+    # every step is cut to 0.3, up to the rounding of the step and of its length, eps / (1 - |y|²) relative (some
+    # points sit 1e-5 from the rim); the points that the final projection pulled in moved less
+    rel = 64 * EPS64 / min(rim_gap(Y).min(), rim_gap(moved).min())
+    assert g.distance(Y, moved).max() == pytest.approx(0.3, rel=rel, abs=0)
 
 
 def test_map_on_digits_is_faithful_and_separates_classes(digits, digits_map):
@@ -123,7 +146,8 @@ def test_extreme_learning_rates_keep_points_finite_and_inside(digits, learning_r
     Y = PoincareMap(learning_rate=learning_rate, n_iter=50, early_exaggeration_iter=10, eps=eps,
                     center=None).fit_transform(X, knn=graph)
     assert np.isfinite(Y).all()
-    assert (np.linalg.norm(Y, axis=1) <= 1 - eps + 1e-12).all()
+    # the projection's scaling and NumPy's norm round by at most 6 eps/2 (as in test_geometry)
+    assert (np.linalg.norm(Y, axis=1) <= 1 - eps + 4 * EPS64).all()
 
 
 def test_sampled_repulsion_large_path_runs(digits):
@@ -136,13 +160,15 @@ def test_centring_on_a_class_medoid_is_an_isometry(digits):
     X, y, graph = digits
     plain = PoincareMap(center=None, **FAST).fit(X, knn=graph)
     centred = PoincareMap(center_class=3, **FAST).fit(X, list(y), knn=graph)
-    np.testing.assert_allclose(centred.embedding_[centred.center_index_], 0.0, atol=1e-9)
+    np.testing.assert_array_equal(centred.embedding_[centred.center_index_], 0.0)  # exact: (-c) ⊕ c = 0
     assert y[centred.center_index_] == 3
     rows = np.flatnonzero(y == 3)
     D = g.pairwise_distances(plain.embedding_[rows], plain.embedding_[rows])
     assert centred.center_index_ == rows[np.argmin(D.sum(axis=1))]  # the class medoid
+    # both sides' distance rounding, and the moved points are rounded too (as in test_geometry)
     np.testing.assert_allclose(g.pairwise_distances(centred.embedding_, centred.embedding_),
-                               g.pairwise_distances(plain.embedding_, plain.embedding_), atol=1e-6)
+                               g.pairwise_distances(plain.embedding_, plain.embedding_), rtol=0,
+                               atol=4 * distance_error(centred.embedding_, plain.embedding_))
     with pytest.raises(DinoscopeError, match="labels"):
         PoincareMap(center_class=3).fit(X, knn=graph)
 
@@ -187,8 +213,9 @@ def test_class_tree_and_hierarchy_score_on_a_planted_tree():
     nodes = place_on_disk(tree, Y, groups)
     # The root is the mean of everything, its points taken in another order. The mean's steps are accepted when
     # the float64 cost decreases, and the cost is flat to within its resolution about sqrt(eps) ~ 1.5e-8 (times the
-    # points' spread) from the minimiser, so two orders of the same points agree to that, not to the last digit.
-    np.testing.assert_allclose(nodes[-1], g.mean(Y), atol=1e-7)
+    # points' spread) from the minimiser, so two orders of the same points agree to that (`mean_resolution`, each),
+    # not to the last digit.
+    np.testing.assert_allclose(nodes[-1], g.mean(Y), rtol=0, atol=2 * mean_resolution(Y, nodes[-1]))
     assert coarse_knn_accuracy(Y, [s[0] for s in groups]) == 1.0
 
 
@@ -197,13 +224,19 @@ def test_geodesic_arcs_are_orthogonal_to_the_boundary():
     for _ in range(20):
         p, q = g.project(rng.normal(size=(2, 2)) * 0.5)
         c, r = geodesic_circle(p, q)
-        assert c @ c == pytest.approx(r**2 + 1)
-        assert np.linalg.norm(c - p) == pytest.approx(r) and np.linalg.norm(c - q) == pytest.approx(r)
-        mid = g.mean(np.stack([p, q]))  # the hyperbolic midpoint lies on the drawn arc
-        assert np.linalg.norm(c - mid) == pytest.approx(r, rel=1e-6)
+        assert c @ c == pytest.approx(r**2 + 1, rel=8 * EPS64, abs=0)  # r = sqrt(c·c - 1): a few roundings
+        # c solves 2 c·x = 1 + |x|² (x = p, q) to eps times the 2x2 system's condition number, and
+        # |c - x|² = r² + (1 + |x|² - 2 c·x) cancels |c|² down to r²
+        rel = 16 * EPS64 * np.linalg.cond(np.stack([p, q])) * (c @ c) / r**2
+        assert np.linalg.norm(c - p) == pytest.approx(r, rel=rel, abs=0)
+        assert np.linalg.norm(c - q) == pytest.approx(r, rel=rel, abs=0)
+        pq = np.stack([p, q])
+        mid = g.mean(pq)  # the hyperbolic midpoint lies on the drawn arc, up to the mean's resolution
+        assert np.linalg.norm(c - mid) == pytest.approx(r, abs=mean_resolution(pq, mid) + 8 * EPS64 * np.sqrt(c @ c))
         arc = geodesic_points(p, q)
         assert (np.linalg.norm(arc, axis=1) < 1).all()
-        np.testing.assert_allclose(arc[[0, -1]], [p, q], atol=1e-12)
+        # c + r (cos a, sin a) with a = atan2(p - c): a few roundings of numbers of size |c| + r
+        np.testing.assert_allclose(arc[[0, -1]], [p, q], rtol=0, atol=8 * EPS64 * (np.linalg.norm(c) + r))
     assert geodesic_circle(np.array([0.3, 0.3]), np.array([-0.5, -0.5])) is None  # a diameter
 
 

@@ -65,11 +65,16 @@ def project(x, eps: float = EPS):
 
 @_both
 def mobius_add(x, y):
-    """Möbius addition x ⊕ y: the hyperbolic translation that moves the centre to x, applied to y."""
-    xy = (x * y).sum(dim=-1, keepdim=True)
-    x2, y2 = _sq(x), _sq(y)
-    num = (1 + 2 * xy + y2) * x + (1 - x2) * y
-    return num / (1 + 2 * xy + x2 * y2).clamp_min(TINY)
+    """Möbius addition x ⊕ y: the hyperbolic translation that moves the centre to x, applied to y.
+
+    The textbook form ((1 + 2x·y + |y|²) x + (1 - |x|²) y) / (1 + 2x·y + |x|²|y|²) is evaluated as
+    ((|x+y|² + a) x + a y) / (|x+y|² + a b) with a = 1 - |x|², b = 1 - |y|² (the same numbers): near the rim
+    its sums of O(1) terms cancel to O(1 - |x|²) and kept only eps / (1 - |x|²)² of hyperbolic precision, this
+    form keeps the eps / (1 - |x|²) that the float64 coordinates themselves carry (e.g. move_to_origin(p, c)
+    of nearby p, c; x ⊕ (-x) is exactly 0).
+    """
+    a, b, s = 1 - _sq(x), 1 - _sq(y), _sq(x + y)
+    return ((s + a) * x + a * y) / (s + a * b).clamp_min(TINY)
 
 
 @_both
