@@ -225,6 +225,26 @@ def export_(run_dir: RunArg,
                   f"(max abs difference from the run's model {result.max_abs_diff:.1e})")
 
 
+@app.command("export-embeddings")
+def export_embeddings(run_dir: RunArg,
+                      format: Annotated[str, typer.Option("--format", "-f", help="npy (an .npz of embeddings, ids, "
+                                                          "labels, splits, sources) | csv | parquet.")] = "npy",
+                      out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write. [default: "
+                                                               "RUN/export/embeddings.npz|csv|parquet]",
+                                                               show_default=False)] = None) -> None:
+    """Write the run's embeddings, ids and labels for other tools: NumPy, CSV or Parquet.
+
+    [bold]Examples[/]
+
+      dinoscope export-embeddings runs/photos --format npy
+
+      dinoscope export-embeddings runs/photos --format csv --out photos.csv
+    """
+    from .deploy.embeddings import export_embeddings as write
+
+    console.print(f"[bold green]done[/] {write(run_dir, format, out)}")
+
+
 @app.command()
 def serve(run_dir: RunArg,
           host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the service to the network.")
