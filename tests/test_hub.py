@@ -58,3 +58,31 @@ def test_an_empty_cache_offline_is_a_one_line_error_naming_the_way_out(tmp_path)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "DinoscopeError" in last and "cannot get pretrained weights" in last and "--weights PATH" in last
+
+
+def test_the_demo_uses_trained_weights_when_the_hub_answers_and_says_so_when_not(monkeypatch, capsys):
+    import dinoscope.embed.backbones as backbones
+    from dinoscope.cli import _demo_model
+    from dinoscope.errors import DinoscopeError
+
+    monkeypatch.setattr(backbones, "hub_reachable", lambda: False)
+    assert _demo_model() == {"model": "dino-vits16", "random_weights": True}
+    assert "RANDOM weights" in capsys.readouterr().err
+    monkeypatch.setattr(backbones, "hub_reachable", lambda: True)
+    monkeypatch.setattr(backbones, "build_backbone", lambda name: None)
+    assert _demo_model() == {"model": "dinov2-vits14"}
+    assert "trained DINOv2" in capsys.readouterr().err
+
+    def unreachable(name):
+        raise DinoscopeError("cannot get pretrained weights for vit_small_patch14_dinov2.lvd142m")
+
+    monkeypatch.setattr(backbones, "build_backbone", unreachable)
+    assert _demo_model()["random_weights"] is True
+    assert "cannot get pretrained weights" in capsys.readouterr().err
+
+
+def test_offline_mode_is_never_reachable(monkeypatch):
+    from dinoscope.embed.backbones import hub_reachable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_reachable() is False

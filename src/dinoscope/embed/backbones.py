@@ -175,6 +175,24 @@ def _create_from_hub(timm_name: str, res: int) -> nn.Module:
         ) from None
 
 
+HUB = ("huggingface.co", 443)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the model hub answers a connection within `timeout` seconds (never when HF_HUB_OFFLINE is set):
+    asked first, so an offline machine does not spend the hub client's retries on a download that cannot come."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(HUB, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _check_vit(model: nn.Module, timm_name: str, res: int, pool: Pool) -> None:
     """Reject models that cannot be pooled as asked or cannot take `res` px inputs."""
     if not hasattr(model, "num_prefix_tokens") or not hasattr(model, "patch_embed"):
