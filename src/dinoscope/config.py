@@ -38,6 +38,16 @@ class SourceSettings(_Strict):
     strict: bool = Field(False, description="Fail on an unreadable image instead of skipping it.")
     limit: int | None = Field(None, ge=1, description="Use only the first N items.")
     cache_dir: Path | None = Field(None, description="Where datasets are downloaded to / looked for.")
+    image_column: str | None = Field(None, description="Parquet source: the column of image bytes or {bytes, path} "
+                                                       "structs (the first such column when not given).")
+    label_column: str | None = Field(None, description="Parquet source: the label column ('label' when present).")
+    id_column: str | None = Field(None, description="Parquet source: the id column ('id' when present).")
+
+    def columns(self):
+        """The table columns these settings name (see `sources.tables.Columns`)."""
+        from .sources.tables import Columns
+
+        return Columns(self.image_column, self.label_column, self.id_column)
 
 
 class ModelSettings(_Strict):

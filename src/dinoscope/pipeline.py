@@ -43,7 +43,8 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     from .sources import load_source
 
     src, mod = settings.source, settings.model
-    dataset = load_source(src.source, split=src.split, strict=src.strict, cache_dir=src.cache_dir)
+    dataset = load_source(src.source, split=src.split, strict=src.strict, cache_dir=src.cache_dir,
+                          columns=src.columns())
     if src.limit is not None and src.limit < len(dataset):
         dataset = dataset.subset(range(src.limit))
     if len(dataset) == 0:

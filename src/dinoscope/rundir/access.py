@@ -30,7 +30,7 @@ def image_reader(settings: Settings, ids: list[str]) -> Callable[[int], np.ndarr
 
     src = settings.source
     try:
-        dataset = load_source(src.source, split=src.split, cache_dir=src.cache_dir)
+        dataset = load_source(src.source, split=src.split, cache_dir=src.cache_dir, columns=src.columns())
     except DinoscopeError as exc:
         warn(f"images unavailable ({exc}); analyses that need pixels are skipped")
         return None

@@ -14,8 +14,8 @@ from .base import Dataset, UnreadableImage
 from .cifar10 import SPLITS as CIFAR10_SPLITS
 from .cifar10 import load_cifar10
 from .digits import load_digits
-from .embeddings import load_parquet
 from .folder import IMAGE_EXTENSIONS, load_folder
+from .tables import Columns, load_table
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ SOURCES: dict[str, NamedSource] = {
     "cifar10": NamedSource(load_cifar10, CIFAR10_SPLITS),
 }
 
-FILE_LOADERS: dict[str, Callable[[Path], Dataset]] = {
-    ".npz": load_arrays, ".npy": load_arrays, ".parquet": load_parquet,
+# suffix -> loader(path, columns): columns name a table's image, label and id columns (tables only)
+FILE_LOADERS: dict[str, Callable[[Path, Columns], Dataset]] = {
+    ".npz": lambda path, _: load_arrays(path), ".npy": lambda path, _: load_arrays(path), ".parquet": load_table,
 }
 
 
@@ -42,9 +43,11 @@ def default_cache_dir() -> Path:
 
 
 def load_source(
-    spec: str, *, split: str = "all", strict: bool = False, cache_dir: Path | None = None
+    spec: str, *, split: str = "all", strict: bool = False, cache_dir: Path | None = None,
+    columns: Columns = Columns(),
 ) -> Dataset:
-    """The items of `spec` (a dataset name, a folder, or a .npz/.npy/.parquet file) in `split`.
+    """The items of `spec` (a dataset name, a folder, or a .npz/.npy/.parquet file) in `split`; `columns` name a
+    Parquet table's image, label and id columns.
 
     `strict` is for sources that can check every item upfront; none needs to today, since a folder's
     unreadable files surface as `UnreadableImage` during extraction, which honours --strict itself.
@@ -54,20 +57,20 @@ def load_source(
         _check_split(spec, split, named.splits)
         dataset = named.load(split, Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
     else:
-        dataset = _select_split(spec, _load_path(spec), split)
+        dataset = _select_split(spec, _load_path(spec, columns), split)
     if len(dataset) == 0:
         raise DinoscopeError(f"source '{spec}' is empty; give a source with at least one item")
     return dataset
 
 
-def _load_path(spec: str) -> Dataset:
+def _load_path(spec: str, columns: Columns) -> Dataset:
     """A folder of images or a NumPy / Parquet file; anything else is an unknown source."""
     path = Path(spec).expanduser()
     if path.is_dir():
         return load_folder(path)
     loader = FILE_LOADERS.get(path.suffix.lower())
     if path.is_file() and loader is not None:
-        return loader(path)
+        return loader(path, columns)
     if path.is_file():
         problem = f"unknown source '{spec}' (a {path.suffix or 'extensionless'} file)"
     elif "/" in spec or os.sep in spec or path.suffix:
@@ -96,5 +99,5 @@ def _select_split(spec: str, dataset: Dataset, split: str) -> Dataset:
     return replace(picked, fingerprint=fingerprint([dataset.fingerprint, split]))
 
 
-__all__ = ["IMAGE_EXTENSIONS", "SOURCES", "Dataset", "NamedSource", "UnreadableImage", "default_cache_dir",
+__all__ = ["IMAGE_EXTENSIONS", "SOURCES", "Columns", "Dataset", "NamedSource", "UnreadableImage", "default_cache_dir",
            "load_source"]
