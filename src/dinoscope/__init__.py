@@ -49,6 +49,7 @@ _LAZY = {
     "create_app": "deploy.service",
     "prepare_viewer": "viewer.data",
     "create_viewer_app": "viewer.app",
+    "show": "viewer.notebook",
     "open_run": "rundir.access",
     "RunModel": "rundir.model",
     "build_map": "pipeline",

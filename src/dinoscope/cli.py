@@ -245,6 +245,36 @@ def export_embeddings(run_dir: RunArg,
     console.print(f"[bold green]done[/] {write(run_dir, format, out)}")
 
 
+@app.command("export-atlas")
+def export_atlas(run_dir: RunArg,
+                 map: Annotated[str | None, typer.Option("--map", help="Map the printed command opens on (every "
+                                                         "map's columns are written). [default: tsne, else the "
+                                                         "run's first map]", show_default=False)] = None,
+                 out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write. [default: "
+                                                          "RUN/export/atlas.parquet]", show_default=False)] = None,
+                 images: Annotated[bool, typer.Option("--images/--no-images", help="Add an image column of PNG "
+                                                      "thumbnails (when the run's images can be read).")] = True,
+                 quiet: Quiet = False) -> None:
+    """Write the run as one Parquet file for Apple's Embedding Atlas, and print the command that opens it.
+
+    Columns: id, label, split, source, every map's <map>_x/<map>_y, the kNN graph (neighbors), thumbnails (image).
+
+    Embedding Atlas itself is not needed to write the file: pip install embedding-atlas to view it.
+
+    [bold]Examples[/]
+
+      dinoscope export-atlas runs/photos
+
+      dinoscope export-atlas runs/photos --map umap --no-images --out photos.parquet
+    """
+    from .deploy.atlas import export_atlas as write
+
+    result = write(run_dir, out, map_name=map, images=images, progress=not quiet)
+    console.print(f"[bold green]done[/] {result.path}: {result.rows} rows, maps {', '.join(result.maps)}"
+                  f"{', neighbours' if result.neighbors else ''}{', thumbnails' if result.images else ''}")
+    stdout().print(result.command, markup=False, emoji=False)
+
+
 @app.command()
 def serve(run_dir: RunArg,
           host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the service to the network.")

@@ -109,6 +109,7 @@ def writer_lock(root: Path) -> Iterator[None]:
             yield
         finally:
             del _HELD[key]
+            os.ftruncate(fd, 0)  # the holder's name is only there while it holds the lock
             if not (root / MANIFEST).exists():  # nothing of a run was written: leave the folder as it was
                 (root / LOCK).unlink(missing_ok=True)
     finally:
