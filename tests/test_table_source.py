@@ -79,3 +79,25 @@ def test_columns_are_found_by_type_and_named_ones_must_exist(tmp_path):
     pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "plain.parquet")
     with pytest.raises(DinoscopeError, match="no column of image bytes nor an 'embedding' column"):
         load_source(str(tmp_path / "plain.parquet"))
+
+
+def test_a_datasets_save_to_disk_folder_embeds_like_the_same_folder(tmp_path):
+    import datasets
+    rng = np.random.default_rng(0)
+    pictures = [Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)) for _ in range(9)]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "dog"])})
+    saved = datasets.Dataset.from_dict({"image": pictures, "label": [i % 2 for i in range(9)]}, features=features)
+    saved.save_to_disk(str(tmp_path / "saved"))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i, picture in enumerate(pictures):
+        picture.save(folder / f"{i:03d}.png")
+    assert cli_exit_code(["extract", "--source", str(tmp_path / "saved"), *ARGS, "--out", str(tmp_path / "a")]) == 0
+    assert cli_exit_code(["extract", "--source", str(folder), *ARGS, "--out", str(tmp_path / "b")]) == 0
+    a = artifacts.read_embeddings(tmp_path / "a" / artifacts.EMBEDDINGS)
+    b = artifacts.read_embeddings(tmp_path / "b" / artifacts.EMBEDDINGS)
+    assert a.labels == ["cat", "dog"] * 4 + ["cat"]  # ClassLabel integers become their names
+    np.testing.assert_array_equal(a.vectors, b.vectors)  # datasets stores the PNGs losslessly: same pixels, same bits
+    datasets.DatasetDict({"train": saved}).save_to_disk(str(tmp_path / "dict"))
+    with pytest.raises(DinoscopeError, match="holds several splits \\(train\\); point --source at one"):
+        load_source(str(tmp_path / "dict"))

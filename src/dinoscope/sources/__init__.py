@@ -15,7 +15,7 @@ from .cifar10 import SPLITS as CIFAR10_SPLITS
 from .cifar10 import load_cifar10
 from .digits import load_digits
 from .folder import IMAGE_EXTENSIONS, load_folder
-from .tables import Columns, load_table
+from .tables import Columns, load_saved_dataset, load_table
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def _load_path(spec: str, columns: Columns) -> Dataset:
     """A folder of images or a NumPy / Parquet file; anything else is an unknown source."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        return load_folder(path)
+        saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+        return load_saved_dataset(path, columns) if saved else load_folder(path)
     loader = FILE_LOADERS.get(path.suffix.lower())
     if path.is_file() and loader is not None:
         return loader(path, columns)

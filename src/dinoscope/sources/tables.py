@@ -1,13 +1,15 @@
 """Images stored in a table, the way the ecosystem stores image sets: Parquet with an image column (bytes, or the
-{bytes, path} structs Hugging Face `datasets` writes), optional label and id columns.
+{bytes, path} structs Hugging Face `datasets` writes), optional label and id columns; or a `datasets` folder
+written by `save_to_disk` (Arrow stream files, memory-mapped; ClassLabel names from its dataset_info.json).
 
-Streamed, not loaded whole: the label and id columns are read up front, the image column one row group at a time
-when extraction asks for a row (the last group read is kept, and extraction asks in order).
+Streamed, not loaded whole: the label and id columns are read up front, a Parquet image column one row group at a
+time when extraction asks for a row (the last group read is kept, and extraction asks in order).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,39 +64,87 @@ def _column(path: Path, schema: pa.Schema, given: str | None, default: str | Non
 
 
 def _image_table(path: Path, parquet: pq.ParquetFile, columns: Columns) -> Dataset:
-    schema = parquet.schema_arrow
-    images = _column(path, schema, columns.image, None, "images") or next(
-        (f.name for f in schema if _is_image_type(f.type)), None)
-    if images is None:
-        raise DinoscopeError(f"{path} has no column of image bytes nor an 'embedding' column (it has: "
-                             f"{', '.join(schema.names)}); name the images' column with --image-column")
-    if not _is_image_type(schema.field(images).type):
-        raise DinoscopeError(f"{path}: column {images!r} is {schema.field(images).type}, not image bytes or "
-                             "{bytes, path} structs")
-    label = _column(path, schema, columns.label, "label", "labels")
-    ident = _column(path, schema, columns.id, "id", "ids")
+    """A Parquet table of images: side columns read now, the image column by row group on demand."""
+    image, label, ident = _columns(path, parquet.schema_arrow, columns)
     side = parquet.read(columns=[c for c in (label, ident) if c]) if (label or ident) else None
-    n = parquet.metadata.num_rows
+    reader = _RowGroups(path, image)
+    stat = path.stat()
+    return _dataset(path, parquet.metadata.num_rows, side, image, label, ident, reader.image, None,
+                    ["table", str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+
+
+def load_saved_dataset(folder: Path, columns: Columns = Columns()) -> Dataset:
+    """A Hugging Face `datasets` folder written by `save_to_disk`: its Arrow files memory-mapped, in order."""
+    if (folder / "dataset_dict.json").is_file():
+        splits = ", ".join(sorted(p.name for p in folder.iterdir() if (p / "state.json").is_file()))
+        raise DinoscopeError(f"{folder} holds several splits ({splits}); point --source at one of their folders")
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        info = json.loads((folder / "dataset_info.json").read_text())
+        files = [folder / f["filename"] for f in state["_data_files"]]
+        table = pa.concat_tables([pa.ipc.open_stream(pa.memory_map(str(f))).read_all() for f in files])
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        raise DinoscopeError(f"cannot read {folder} as a saved datasets folder ({one_line(exc)}); "
+                             "write it with Dataset.save_to_disk") from None
+    image, label, ident = _columns(folder, table.schema, columns)
+    names = ((info.get("features") or {}).get(label) or {}).get("names") if label else None
+    images = table.column(image)
+    stamps = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    return _dataset(folder, table.num_rows, table, image, label, ident,
+                    lambda row, ident_: _decode(images[row].as_py(), image, ident_), names,
+                    ["saved", str(folder.resolve()), stamps])
+
+
+def _columns(where: Path, schema: pa.Schema, columns: Columns) -> tuple[str, str | None, str | None]:
+    """The image, label and id columns of a table: named ones checked, the others found by type or name."""
+    image = _column(where, schema, columns.image, None, "images") or next(
+        (f.name for f in schema if _is_image_type(f.type)), None)
+    if image is None:
+        raise DinoscopeError(f"{where} has no column of image bytes nor an 'embedding' column (it has: "
+                             f"{', '.join(schema.names)}); name the images' column with --image-column")
+    if not _is_image_type(schema.field(image).type):
+        raise DinoscopeError(f"{where}: column {image!r} is {schema.field(image).type}, not image bytes or "
+                             "{bytes, path} structs")
+    return image, _column(where, schema, columns.label, "label", "labels"), _column(where, schema, columns.id, "id",
+                                                                                   "ids")
+
+
+def _dataset(where: Path, n: int, side: pa.Table | None, image: str, label: str | None, ident: str | None,
+             read_row, class_names: list[str] | None, stamp: list) -> Dataset:
+    """The Dataset over a table's rows: labels (class names where the table has them) and ids from the side
+    columns, images read by `read_row(row, id)`."""
     if n == 0:
-        raise DinoscopeError(f"{path} has no rows; give a table with at least one image")
+        raise DinoscopeError(f"{where} has no rows; give a table with at least one image")
     labels = _texts(side.column(label)) if label else None
-    ids, _ = index_ids(path.stem, n)
+    if labels is not None and class_names:
+        # datasets' ClassLabel: integers naming classes, -1 for "no label"
+        labels = [None if v in (None, "-1") else class_names[int(v)] if v.isdigit() and int(v) < len(class_names)
+                  else v for v in labels]
+    ids, _ = index_ids(where.stem if where.is_file() else where.name, n)
     if ident:
         ids = _texts(side.column(ident))
         if None in ids or len(set(ids)) != n:
-            raise DinoscopeError(f"{path}: the ids in column {ident!r} must be present and unique")
-    stat = path.stat()
-    reader = _RowGroups(path, images)
+            raise DinoscopeError(f"{where}: the ids in column {ident!r} must be present and unique")
     return Dataset(
-        name=path.stem,
+        name=where.stem if where.is_file() else where.name,
         ids=ids,
-        origins=[f"{path}[{i}]" for i in range(n)],
+        origins=[f"{where}[{i}]" for i in range(n)],
         labels=labels,
         splits=None,
-        fingerprint=fingerprint(["table", str(path.resolve()), stat.st_size, stat.st_mtime_ns, images, label, ident]),
-        read=lambda i: reader.image(i, ids[i]),
+        fingerprint=fingerprint([*stamp, image, label, ident]),
+        read=lambda i: read_row(i, ids[i]),
         classes=sorted(set(labels) - {None}) if labels else None,
     )
+
+
+def _decode(value, column: str, ident: str) -> np.ndarray:
+    """One cell of an image column (bytes, or a {bytes, path} struct) decoded; empty cells are unreadable."""
+    from .folder import decode
+
+    data = value.get("bytes") if isinstance(value, dict) else value
+    if not data:
+        raise UnreadableImage(f"{ident}: no image bytes in column {column!r} (null or empty)")
+    return decode(io.BytesIO(data), ident)
 
 
 def _texts(column: pa.ChunkedArray) -> list[str | None]:
@@ -114,18 +164,10 @@ class _RowGroups:
         self.group, self.values = -1, None
 
     def image(self, row: int, ident: str) -> np.ndarray:
-        from .folder import decode
-
-        data = self._bytes(row)
-        if not data:
-            raise UnreadableImage(f"{ident}: no image bytes in column {self.column!r} (null or empty)")
-        return decode(io.BytesIO(data), ident)
-
-    def _bytes(self, row: int) -> bytes | None:
         group = int(np.searchsorted(self.starts, row, side="right") - 1)
         with self.lock:
             if group != self.group:
                 table = self.parquet.read_row_group(group, columns=[self.column])
                 self.group, self.values = group, table.column(self.column).combine_chunks()
             value = self.values[row - int(self.starts[group])].as_py()
-        return value.get("bytes") if isinstance(value, dict) else value
+        return _decode(value, self.column, ident)
