@@ -77,7 +77,7 @@ def test_columns_are_found_by_type_and_named_ones_must_exist(tmp_path):
     with pytest.raises(DinoscopeError, match="column 'label' is int64, not image bytes"):
         load_source(str(tmp_path / "set.parquet"), columns=Columns(image="label"))
     pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "plain.parquet")
-    with pytest.raises(DinoscopeError, match="no column of image bytes nor an 'embedding' column"):
+    with pytest.raises(DinoscopeError, match="has no 'embedding' column \\(it has: x\\) nor a column of image bytes"):
         load_source(str(tmp_path / "plain.parquet"))
 
 

@@ -100,8 +100,9 @@ def _columns(where: Path, schema: pa.Schema, columns: Columns) -> tuple[str, str
     image = _column(where, schema, columns.image, None, "images") or next(
         (f.name for f in schema if _is_image_type(f.type)), None)
     if image is None:
-        raise DinoscopeError(f"{where} has no column of image bytes nor an 'embedding' column (it has: "
-                             f"{', '.join(schema.names)}); name the images' column with --image-column")
+        raise DinoscopeError(f"{where} has no 'embedding' column (it has: {', '.join(schema.names)}) nor a column of "
+                             "image bytes; store one list of floats per row in a column named 'embedding', or name "
+                             "the images' column with --image-column")
     if not _is_image_type(schema.field(image).type):
         raise DinoscopeError(f"{where}: column {image!r} is {schema.field(image).type}, not image bytes or "
                              "{bytes, path} structs")
