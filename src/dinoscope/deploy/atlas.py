@@ -56,14 +56,14 @@ def _aligned_maps(run, ids: list[str]) -> dict[str, np.ndarray]:
     """maps.parquet's coordinates in the row order of embeddings.parquet."""
     map_ids, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     if not coords:
-        raise DinoscopeError(f"{run.file(artifacts.MAPS)} is missing or holds no map; run `dinoscope maps` first")
+        raise DinoscopeError(f"{run.file(artifacts.MAPS)} is missing or holds no map; run `dinoscope map` first")
     if map_ids == ids:
         return coords
     position = {ident: i for i, ident in enumerate(map_ids)}
     missing = [i for i in ids if i not in position]
     if missing:
         raise DinoscopeError(f"{artifacts.MAPS} lacks {len(missing)} of the embedded images (e.g. {missing[0]}); "
-                             "rerun `dinoscope maps`")
+                             "rerun `dinoscope map`")
     order = np.array([position[i] for i in ids], dtype=np.int64)
     return {name: xy[order] for name, xy in coords.items()}
 
@@ -118,12 +118,7 @@ def export_atlas(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     elif map_name not in coords:
         raise DinoscopeError(f"the run has no map '{map_name}'; it has {', '.join(names)}")
 
-    columns: dict[str, pa.Array] = {
-        "id": pa.array(emb.ids, pa.string()),
-        "label": pa.array(emb.labels if emb.labels is not None else [None] * n, pa.string()),
-        "split": pa.array(emb.splits if emb.splits is not None else [None] * n, pa.string()),
-        "source": pa.array(emb.origins, pa.string()),
-    }
+    columns: dict[str, pa.Array] = artifacts.item_columns(emb)
     for name, xy in coords.items():
         columns[f"{name}_x"] = pa.array(np.asarray(xy[:, 0], dtype=np.float64))
         columns[f"{name}_y"] = pa.array(np.asarray(xy[:, 1], dtype=np.float64))

@@ -56,17 +56,22 @@ class Embeddings:
         return len(self.ids)
 
 
-def write_embeddings(path: Path, emb: Embeddings) -> None:
-    """embeddings.parquet: id, source, label, split, embedding (fixed_size_list<float32>)."""
-    n, d = emb.vectors.shape
-    flat = pa.array(np.ascontiguousarray(emb.vectors, dtype=np.float32).reshape(-1))
-    columns = {
+def item_columns(emb: Embeddings) -> dict[str, pa.Array]:
+    """The per-image text columns every table of a run starts with: id, source, label, split (null when absent)."""
+    n = len(emb)
+    return {
         "id": pa.array(emb.ids, pa.string()),
         "source": pa.array(emb.origins, pa.string()),
         "label": pa.array(emb.labels if emb.labels is not None else [None] * n, pa.string()),
         "split": pa.array(emb.splits if emb.splits is not None else [None] * n, pa.string()),
-        "embedding": pa.FixedSizeListArray.from_arrays(flat, d),
     }
+
+
+def write_embeddings(path: Path, emb: Embeddings) -> None:
+    """embeddings.parquet: id, source, label, split, embedding (fixed_size_list<float32>)."""
+    d = emb.vectors.shape[1]
+    flat = pa.array(np.ascontiguousarray(emb.vectors, dtype=np.float32).reshape(-1))
+    columns = {**item_columns(emb), "embedding": pa.FixedSizeListArray.from_arrays(flat, d)}
     with atomic_path(path) as tmp:
         pq.write_table(pa.table(columns), tmp)
 
