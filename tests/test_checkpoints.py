@@ -86,6 +86,47 @@ def test_other_resolution_interpolates_the_position_embeddings(tmp_path):
     assert _min_cosine(ours, theirs) >= 0.9999
 
 
+def _hf_dinov3(**biases: bool):
+    """A random-weight transformers DINOv3 ViT-S/16 with 4 registers (timm's dinov3-vits16 shape), seeded."""
+    torch.manual_seed(0)
+    config = transformers.DINOv3ViTConfig(num_hidden_layers=12, hidden_size=384, num_attention_heads=6,
+                                          intermediate_size=1536, num_register_tokens=4, image_size=224,
+                                          layerscale_value=0.5, **{"query_bias": False, "value_bias": False, **biases})
+    return transformers.DINOv3ViTModel(config).eval()
+
+
+@pytest.mark.slow
+def test_transformers_dinov3_checkpoint_gives_transformers_embeddings(tmp_path):
+    hf = _hf_dinov3()
+    hf.save_pretrained(tmp_path / "hf")
+    backbone = build_backbone("dinov3-vits16", weights=tmp_path / "hf", resolution=224)
+    x = preprocess(_pixels(224), backbone)
+    with torch.inference_mode():
+        ours = backbone.embed(x)
+        theirs = hf(pixel_values=x).pooler_output
+    # RoPE computed by two codes (timm's Eva, transformers' DINOv3ViT) in fp32: measured 3e-6 apart here.
+    assert _min_cosine(ours, theirs) >= 0.9999
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    # Meta's original DINOv3 names (storage_tokens, ls1.gamma, one qkv) load the very same tensors.
+    torch.save(transformers_to_meta(hf.state_dict()), tmp_path / "dinov3_vits16_pretrain.pth")
+    from_meta = build_backbone("dinov3-vits16", weights=tmp_path / "dinov3_vits16_pretrain.pth", resolution=224)
+    for a, b in zip(from_meta.model.state_dict().values(), backbone.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_dinov3_biases_the_model_cannot_hold_are_refused_not_dropped(tmp_path):
+    hf = _hf_dinov3(query_bias=True, value_bias=True)  # timm's dinov3-vits16 has no q/v bias
+    biases = [v for k, v in hf.named_parameters() if k.endswith(("q_proj.bias", "v_proj.bias"))]
+    hf.save_pretrained(tmp_path / "zero")  # zero biases (transformers' init, Meta's distilled models) load
+    build_backbone("dinov3-vits16", weights=tmp_path / "zero", resolution=224)
+    with torch.no_grad():
+        biases[5].normal_()
+    hf.save_pretrained(tmp_path / "hf")
+    with pytest.raises(DinoscopeError, match="non-zero query/value biases"):
+        build_backbone("dinov3-vits16", weights=tmp_path / "hf", resolution=224)
+
+
 def test_a_config_of_another_architecture_is_refused(tmp_path):
     hf = _hf_model(0, image_size=224)
     hf.save_pretrained(tmp_path / "hf")

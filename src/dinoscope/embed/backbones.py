@@ -150,7 +150,14 @@ def _create(timm_name: str, res: int, *, pretrained: bool) -> nn.Module:
 
 def _from_file(timm_name: str, res: int, weights: Path) -> nn.Module:
     """The model with a local checkpoint in any layout `checkpoints` reads (read first, so a bad file fails fast)."""
-    from .checkpoints import check_transformers_config, checkpoint_file, layout, read_checkpoint, transformers_to_meta
+    from .checkpoints import (
+        check_transformers_config,
+        checkpoint_file,
+        drop_zero_qkv_bias,
+        layout,
+        read_checkpoint,
+        transformers_to_meta,
+    )
 
     path, config = checkpoint_file(weights)
     state = read_checkpoint(path)
@@ -159,7 +166,7 @@ def _from_file(timm_name: str, res: int, weights: Path) -> nn.Module:
     if kind == "transformers":
         check_transformers_config(config, model, path)
         state = transformers_to_meta(state)
-    load_weights(model, state, path)
+    load_weights(model, drop_zero_qkv_bias(state, model, path), path)
     return model
 
 

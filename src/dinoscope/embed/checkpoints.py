@@ -6,9 +6,11 @@ config.json beside it):
 * timm's (`blocks.0.attn.qkv.weight`, no `mask_token`), and DINO v1 training checkpoints (`teacher` / `backbone.`);
 * Meta's original DINOv2 (`dinov2_vits14_pretrain.pth`: `mask_token`, `blocks.0.ls1.gamma`, `register_tokens`),
   which timm's `checkpoint_filter_fn` converts itself;
+* Meta's original DINOv3 (`storage_tokens`, `blocks.0.attn.qkv.bias_mask`), also converted by timm's filter;
 * Hugging Face transformers' DINOv2 and DINOv2-with-registers (`embeddings.patch_embeddings.projection.weight`,
-  `encoder.layer.N.attention…`, in the hub's names or transformers 5's `q_proj`/`o_proj`), converted here to
-  Meta's names by an explicit key map, after its config.json is checked against the chosen model.
+  `encoder.layer.N.attention…`, in the hub's names or transformers 5's `q_proj`/`o_proj`) and DINOv3
+  (`embeddings.patch_embeddings.weight`, `layer.N.attention.q_proj…`), converted here to Meta's names by
+  an explicit key map, after its config.json is checked against the chosen model.
 
 Anything else is refused with one line naming what was found.
 """
@@ -26,7 +28,7 @@ from ..errors import DinoscopeError
 
 _WRAPPER_KEYS = ("teacher", "model", "state_dict")
 _FOLDER_FILES = ("model.safetensors", "pytorch_model.bin", "model.pt", "model.pth")
-TRANSFORMERS_TYPES = ("dinov2", "dinov2_with_registers")
+TRANSFORMERS_TYPES = ("dinov2", "dinov2_with_registers", "dinov3_vit")
 
 # transformers DINOv2 → Meta's original names; per block, {i} is the block index. Both the hub's names and
 # transformers 5's renamed attention projections are listed.
@@ -48,6 +50,25 @@ _BLOCK = {
 _QKV = (("attention.attention.query", "attention.attention.key", "attention.attention.value"),
         ("attention.q_proj", "attention.k_proj", "attention.v_proj"))
 _LAYER = re.compile(r"^encoder\.layer\.(\d+)\.(.+)\.(weight|bias|lambda1)$")
+
+# transformers DINOv3 → Meta's original DINOv3 names (which timm's Eva filter reads); the separate q, k, v
+# projections are joined into one qkv, a missing key bias filled with Meta's fixed zeros.
+_EMBEDDINGS_V3 = {
+    "embeddings.cls_token": "cls_token",
+    "embeddings.mask_token": "mask_token",
+    "embeddings.register_tokens": "storage_tokens",
+    "embeddings.patch_embeddings.weight": "patch_embed.proj.weight",
+    "embeddings.patch_embeddings.bias": "patch_embed.proj.bias",
+    "norm.weight": "norm.weight",
+    "norm.bias": "norm.bias",
+}
+_BLOCK_V3 = {
+    "norm1": "norm1", "norm2": "norm2", "layer_scale1": "ls1", "layer_scale2": "ls2", "attention.o_proj": "attn.proj",
+    "mlp.up_proj": "mlp.fc1", "mlp.down_proj": "mlp.fc2",
+}
+# The gated (SwiGLU) MLP of the large DINOv3s: gate, up, down are Meta's w1, w2, w3.
+_GATED_V3 = {"mlp.gate_proj": "mlp.w1", "mlp.up_proj": "mlp.w2", "mlp.down_proj": "mlp.w3"}
+_LAYER_V3 = re.compile(r"^(?:model\.)?layer\.(\d+)\.(.+)\.(weight|bias|lambda1)$")
 
 
 def checkpoint_file(path: Path) -> tuple[Path, dict | None]:
@@ -99,13 +120,14 @@ def _strip_prefixes(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def layout(state: dict[str, Tensor]) -> str:
     """Which layout a state dict is in: "transformers", "meta", "timm"; or a DinoscopeError naming its keys."""
-    if "embeddings.patch_embeddings.projection.weight" in state:
+    if "embeddings.patch_embeddings.projection.weight" in state or "embeddings.patch_embeddings.weight" in state:
         return "transformers"
     if "patch_embed.proj.weight" in state:
         return "meta" if "mask_token" in state or any(k.endswith("ls1.gamma") for k in state) else "timm"
     keys = ", ".join(sorted(state)[:3])
     raise DinoscopeError(f"the weights are in no layout dinoscope reads (keys like {keys}); give a timm, Meta "
-                         "(dinov2_vits14_pretrain.pth) or transformers (facebook/dinov2-small folder) checkpoint")
+                         "(dinov2_vits14_pretrain.pth, a DINOv3 .pth) or transformers (facebook/dinov2-small "
+                         "folder) checkpoint")
 
 
 def check_transformers_config(config: dict | None, model: nn.Module, path: Path) -> None:
@@ -117,7 +139,7 @@ def check_transformers_config(config: dict | None, model: nn.Module, path: Path)
         raise DinoscopeError(f"{path}: config.json is a transformers {kind!r} model; dinoscope reads "
                              f"{' and '.join(TRANSFORMERS_TYPES)} checkpoints")
     want = {"hidden_size": model.embed_dim, "num_hidden_layers": len(model.blocks),
-            "patch_size": model.patch_embed.patch_size[0], "num_register_tokens": getattr(model, "num_reg_tokens", 0)}
+            "patch_size": model.patch_embed.patch_size[0], "num_register_tokens": _registers(model)}
     found = {"hidden_size": config.get("hidden_size"), "num_hidden_layers": config.get("num_hidden_layers"),
              "patch_size": config.get("patch_size"), "num_register_tokens": config.get("num_register_tokens", 0)}
     wrong = [f"{k} {found[k]} (the model has {want[k]})" for k in want if found[k] != want[k]]
@@ -126,7 +148,19 @@ def check_transformers_config(config: dict | None, model: nn.Module, path: Path)
                              "pick the --model it was trained as (see `dinoscope models`)")
 
 
+def _registers(model: nn.Module) -> int:
+    """How many register tokens a timm ViT or Eva has: its prefix tokens less the class token."""
+    return model.num_prefix_tokens - int(getattr(model, "cls_token", None) is not None)
+
+
 def transformers_to_meta(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """transformers' DINOv2 or DINOv3 keys renamed to Meta's original ones (whichever the keys say it is)."""
+    if "embeddings.patch_embeddings.weight" in state:
+        return _dinov3_to_meta(state)
+    return _dinov2_to_meta(state)
+
+
+def _dinov2_to_meta(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """transformers' DINOv2 keys renamed to Meta's, the separate q, k, v projections joined into one qkv."""
     out: dict[str, Tensor] = {}
     parts: dict[tuple[str, str], dict[str, Tensor]] = {}
@@ -150,3 +184,46 @@ def transformers_to_meta(state: dict[str, Tensor]) -> dict[str, Tensor]:
             raise DinoscopeError(f"block {block} of the transformers checkpoint lacks its {kind} query, key or value")
         out[f"blocks.{block}.attn.qkv.{kind}"] = torch.cat([qkv["q"], qkv["k"], qkv["v"]])
     return out
+
+
+def _dinov3_to_meta(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """transformers' DINOv3 keys renamed to Meta's: q, k, v joined into one qkv (a k bias of zeros where it has
+    none, as Meta's bias_mask fixes it), layer scales to `ls1/ls2.gamma`, registers to `storage_tokens`."""
+    out: dict[str, Tensor] = {}
+    parts: dict[tuple[str, str], dict[str, Tensor]] = {}
+    gated = any(".mlp.gate_proj." in k for k in state)
+    block_names = {**_BLOCK_V3, **(_GATED_V3 if gated else {})}
+    for key, value in state.items():
+        if key in _EMBEDDINGS_V3:
+            out[_EMBEDDINGS_V3[key]] = value
+            continue
+        match = _LAYER_V3.match(key)
+        if match is None:
+            raise DinoscopeError(f"unexpected key {key!r} in a transformers DINOv3 checkpoint; is it a DINOv3?")
+        block, name, kind = match.groups()
+        if name in ("attention.q_proj", "attention.k_proj", "attention.v_proj"):
+            parts.setdefault((block, kind), {})[name[-6]] = value
+        elif name in block_names:
+            out[f"blocks.{block}.{block_names[name]}.{'gamma' if kind == 'lambda1' else kind}"] = value
+        else:
+            raise DinoscopeError(f"unexpected key {key!r} in a transformers DINOv3 checkpoint; is it a DINOv3?")
+    for (block, kind), qkv in parts.items():
+        if kind == "weight" and set(qkv) != set("qkv"):
+            raise DinoscopeError(f"block {block} of the transformers checkpoint lacks its query, key or value weight")
+        if kind == "bias":
+            size = next(iter(qkv.values())).shape[0]
+            qkv = {c: qkv.get(c, torch.zeros(size)) for c in "qkv"}
+        out[f"blocks.{block}.attn.qkv.{kind}"] = torch.cat([qkv["q"], qkv["k"], qkv["v"]])
+    return out
+
+
+def drop_zero_qkv_bias(state: dict[str, Tensor], model: nn.Module, path: Path) -> dict[str, Tensor]:
+    """A Meta-layout DINOv3 state fitted to a timm model without q/v biases: all-zero qkv biases (as Meta's
+    distilled models have) are dropped; non-zero ones would be lost, so they are refused."""
+    if "storage_tokens" not in state or any(name.endswith("attn.q_bias") for name, _ in model.named_parameters()):
+        return state
+    biases = [k for k in state if k.endswith("attn.qkv.bias")]
+    if any(bool(state[k].any()) for k in biases):
+        raise DinoscopeError(f"{path} has non-zero query/value biases, which the chosen model has no place for "
+                             "(its attention has no biases); is it the right --model?")
+    return {k: v for k, v in state.items() if k not in biases}
