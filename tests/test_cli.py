@@ -39,6 +39,14 @@ def test_help_has_examples():
         assert "Example" in proc.stdout, cmd
 
 
+def test_an_unknown_flag_is_a_usage_line_not_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "dinoscope", "neighbors", str(tmp_path), "--no-such-flag"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "No such option: --no-such-flag" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 4
+
+
 def test_models_lists_aliases():
     proc = subprocess.run([sys.executable, "-m", "dinoscope", "models"], capture_output=True, text=True)
     assert proc.returncode == 0

@@ -401,6 +401,16 @@ def models() -> None:
         print(f"{alias:24} {name}")
 
 
+# Recent typer carries its own copy of click, whose exceptions are not click's: catch both kinds.
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # typer that uses click itself
+    _TyperClickException = click.ClickException
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_USAGE = (click.ClickException, _TyperClickException)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 2."""
     try:
@@ -408,11 +418,11 @@ def main(argv: list[str] | None = None) -> None:
     except DinoscopeError as exc:
         console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except _ABORT:
         console.print("[bold red]aborted[/]")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except _USAGE as exc:
+        exc.show()
         sys.exit(exc.exit_code)

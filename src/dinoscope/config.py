@@ -70,7 +70,8 @@ class NeighborSettings(_Strict):
 
     k: int = Field(90, ge=2, description="Neighbours per point in the shared kNN graph.")
     metric: Literal["cosine", "euclidean"] = Field("cosine", description="Embedding-space distance.")
-    method: Literal["auto", "exact", "approx"] = Field("auto", description="auto: exact up to exact_max points.")
+    method: Literal["auto", "exact", "approx"] = Field(
+        "auto", description="auto: exact up to exact_max points, faiss HNSW above.")
     exact_max: int = Field(20000, ge=1, description="Largest n searched exactly under method auto.")
 
 

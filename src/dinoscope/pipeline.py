@@ -140,9 +140,9 @@ def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> b
     save_graph(graph, run.file(artifacts.NEIGHBORS))
     seconds = time.perf_counter() - t0
     run.mark_done("neighbors", key, seconds, [artifacts.NEIGHBORS], k=int(graph.indices.shape[1]),
-                  metric=graph.metric, exact=bool(graph.exact))
-    say("neighbors", f"{graph.indices.shape[1]}-NN graph ({'exact' if graph.exact else 'approximate'}, "
-        f"{graph.metric}) in {seconds:.1f}s")
+                  metric=graph.metric, exact=bool(graph.exact), recall=round(graph.recall, 4))
+    kind = "exact" if graph.exact else f"approximate, recall {graph.recall:.3f} against exact on a sample"
+    say("neighbors", f"{graph.indices.shape[1]}-NN graph ({kind}, {graph.metric}) in {seconds:.1f}s")
     return True
 
 
