@@ -6,10 +6,12 @@ UMAP); then `--n-place` other points are placed by each learned map (one forward
 `transform()` (openTSNE: optimisation of the new points against the fixed map; umap-learn: its neighbour
 search and SGD). Reported: placing throughput (learned maps: best of 3 passes; peers: one) and its ratio to
 the peer, held-out 10-NN accuracy (placed points classified by their 10 nearest fitted points on the map; the
-embedding space's figure is the ceiling), and training time. Everything runs once on a small input first, so
-numba's JIT compilation is not timed.
+embedding space's figure is the ceiling), and training time. k-NN placement (`dinoscope place --method knn`)
+puts each new point at the weighted mean of its nearest fitted points on the fitted map. Two real sets:
+scikit-learn's digits and Fashion-MNIST. Everything runs once on a small input first, so numba's JIT
+compilation is not timed.
 
-    python benchmarks/place.py                                   # 20,000 fitted, 10,000 placed
+    python benchmarks/place.py                                   # digits, and Fashion-MNIST 20,000 + 10,000
     python benchmarks/place.py --n-fit 60000 --device cuda       # larger, learned maps trained on the GPU
     python benchmarks/place.py --poincare                        # also the learned Poincaré map (slow teacher)
 """
@@ -27,12 +29,14 @@ from sklearn.neighbors import KNeighborsClassifier
 from dinoscope.geometry import ball
 from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PoincareMap, TSNEMap, UMAPMap
 from dinoscope.neighbors import knn_graph
+from dinoscope.query.nearby import place_nearby
 
 from _common import (
     add_fashion_mnist,
     add_graph_k,
     add_seed,
     best_of,
+    load_digits_xy,
     load_fashion_mnist,
     make_parser,
     print_columns,
@@ -62,31 +66,32 @@ def warm_up(args: argparse.Namespace) -> None:
     umap = UMAPMap(n_epochs=20)
     Y = umap.fit_transform(X, knn=g)
     umap.transform(X[:20])
+    place_nearby(X, {"m": Y}, X[:20])
     ParametricUMAP(n_epochs=1, warm_epochs=1, device=args.device).fit(X, knn=g, teacher=Y)
 
 
-def main() -> None:
-    parser = make_parser(__doc__)
-    add_fashion_mnist(parser, "folder with the idx .gz files", FASHION)
-    parser.add_argument("--n-fit", type=int, default=20000, help="points the maps are fitted on")
-    parser.add_argument("--n-place", type=int, default=10000, help="held-out points to place")
-    add_graph_k(parser)
-    parser.add_argument("--device", default="auto", help="where the learned maps train and place (auto, cpu, cuda)")
-    parser.add_argument("--poincare", action="store_true", help="also the learned Poincaré map and its teacher")
-    add_seed(parser)
-    args = parser.parse_args()
-
+def load_set(name: str, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """A real set split into fitted and placed points, as PCA-50 (Fashion-MNIST) or raw (digits) vectors."""
+    if name == "digits":
+        X, y = load_digits_xy()
+        order = np.random.default_rng(args.seed).permutation(len(X))
+        fit, new = order[:1200], order[1200:]
+        return X[fit], y[fit], X[new], y[new], "scikit-learn digits, 64-D pixels"
     X, y = load_fashion_mnist(args.fashion_mnist, 70_000, args.seed)
     order = np.random.default_rng(args.seed).permutation(len(X))
     fit, new = order[:args.n_fit], order[args.n_fit:args.n_fit + args.n_place]
     pca = PCA(50, random_state=args.seed).fit(X[fit])
-    Z_fit, Z_new = pca.transform(X[fit]).astype(np.float32), pca.transform(X[new]).astype(np.float32)
-    warm_up(args)
+    return (pca.transform(X[fit]).astype(np.float32), y[fit], pca.transform(X[new]).astype(np.float32), y[new],
+            "Fashion-MNIST, PCA-50 of pixels")
+
+
+def compare(name: str, args: argparse.Namespace) -> None:
+    """Fit every map on one set's fitted points, place its held-out points every way, print the table."""
+    Z_fit, y_fit, Z_new, y_new, title_set = load_set(name, args)
     graph, t_graph = timed(lambda: knn_graph(Z_fit, k=args.k))
-    ceiling = heldout_accuracy(Z_fit, y[fit], Z_new, y[new])
-    print(f"Fashion-MNIST, PCA-50 of pixels: {len(fit)} fitted, {len(new)} placed; shared cosine graph "
-          f"k={args.k} {t_graph:.1f} s; held-out 10-NN accuracy in the PCA-50 space {ceiling:.4f}")
-    print("timings exclude numba JIT compilation (everything ran once on 400 random points first)")
+    ceiling = heldout_accuracy(Z_fit, y_fit, Z_new, y_new)
+    print(f"\n{title_set}: {len(Z_fit)} fitted, {len(Z_new)} placed; shared cosine graph k={args.k} "
+          f"{t_graph:.1f} s; held-out 10-NN accuracy in the input space {ceiling:.4f}")
 
     pairs = [("t-SNE", TSNEMap(random_state=args.seed), ParametricTSNE(device=args.device, random_state=args.seed),
               "openTSNE transform"),
@@ -95,34 +100,49 @@ def main() -> None:
     if args.poincare:
         pairs.append(("Poincaré", PoincareMap(random_state=args.seed),
                       ParametricPoincare(device=args.device, random_state=args.seed), None))
-    rows = []
+    table: list[list[str] | str] = []
     for title, teacher, student, peer in pairs:
-        metric = ball.pairwise_distances if title == "Poincaré" else "euclidean"
+        disk = title == "Poincaré"
+        metric = ball.pairwise_distances if disk else "euclidean"
         T_fit, t_teacher = timed(lambda teacher=teacher: teacher.fit_transform(Z_fit, knn=graph))
         Y_fit, t_train = timed(lambda s=student, T=T_fit: s.fit_transform(Z_fit, knn=graph, teacher=T))
         student.transform(Z_new[:100])  # first call allocations
-        Y_new, t_ours = best_of(lambda s=student: s.transform(Z_new), 3)
-        ours = (f"learned {title}", t_ours, heldout_accuracy(Y_fit, y[fit], Y_new, y[new], metric), t_train)
-        if peer is None:
-            rows.append((ours, None, title, t_teacher))
-            continue
-        P_new, t_peer = timed(lambda teacher=teacher: teacher.transform(Z_new))
-        theirs = (peer, t_peer, heldout_accuracy(T_fit, y[fit], P_new, y[new]), t_teacher)
-        rows.append((ours, theirs, title, t_teacher))
-
-    table: list[list[str] | str] = []
-    for ours, theirs, title, t_teacher in rows:
-        for label, seconds, acc, train in (ours, theirs) if theirs else (ours,):
-            rate = len(new) / seconds
-            ratio = f"{theirs[1] / ours[1]:.0f}x" if theirs and label == ours[0] else ""
-            delta = f"{100 * (ours[2] - theirs[2]):+.2f}" if theirs and label == ours[0] else ""
-            table.append([label, f"{rate:,.0f}", ratio, f"{acc:.4f}", delta, f"{train:.1f}"])
+        Y_new, t_learned = best_of(lambda s=student: s.transform(Z_new), 3)
+        disks = {"m"} if disk else set()
+        K_new, t_knn = best_of(lambda T=T_fit, d=disks: place_nearby(Z_fit, {"m": T}, Z_new, disks=d)["m"], 3)
+        ours = [(f"learned {title}", t_learned, heldout_accuracy(Y_fit, y_fit, Y_new, y_new, metric), t_train),
+                (f"k-NN {title}", t_knn, heldout_accuracy(T_fit, y_fit, K_new, y_new, metric), 0.0)]
+        theirs = None
+        if peer is not None:
+            P_new, t_peer = timed(lambda teacher=teacher: teacher.transform(Z_new))
+            theirs = (peer, t_peer, heldout_accuracy(T_fit, y_fit, P_new, y_new), t_teacher)
+        for label, seconds, acc, train in ours + ([theirs] if theirs else []):
+            mine = theirs is not None and label != theirs[0]
+            table.append([label, f"{len(Z_new) / seconds:,.0f}", f"{theirs[1] / seconds:.0f}x" if mine else "",
+                          f"{acc:.4f}", f"{100 * (acc - theirs[2]):+.2f}" if mine else "", f"{train:.1f}"])
         if theirs is None:
             table.append(f"{'':<24}(no peer; teacher {title} fitted in {t_teacher:.1f} s)")
-    print()
     print_columns(["placing", "points/s", "vs peer", "10-NN acc", "Δ acc (pts)", "train s"], [24, 12, 10, 11, 13, 9],
                   table)
-    print("train s: the learned map's own training (its teacher excluded); for a peer, fitting its map")
+
+
+def main() -> None:
+    parser = make_parser(__doc__)
+    add_fashion_mnist(parser, "folder with the idx .gz files", FASHION)
+    parser.add_argument("--sets", default="digits,fashion", help="comma-separated: digits, fashion")
+    parser.add_argument("--n-fit", type=int, default=20000, help="Fashion-MNIST points the maps are fitted on")
+    parser.add_argument("--n-place", type=int, default=10000, help="held-out Fashion-MNIST points to place")
+    add_graph_k(parser)
+    parser.add_argument("--device", default="auto", help="where the learned maps train and place (auto, cpu, cuda)")
+    parser.add_argument("--poincare", action="store_true", help="also the learned Poincaré map and its teacher")
+    add_seed(parser)
+    args = parser.parse_args()
+    warm_up(args)
+    print("timings exclude numba JIT compilation (everything ran once on 400 random points first)")
+    for name in args.sets.split(","):
+        compare(name, args)
+    print("train s: the learned map's own training (its teacher excluded; k-NN placement trains nothing); "
+          "for a peer, fitting its map")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ def mapped_run(tmp_path_factory):
     """An extracted fp32 FAST run of 40 digits with one learned map, `param_test`, listed by its maps stage."""
     from dinoscope.config import settings_from_flags
     from dinoscope.pipeline import run_pipeline
+    from dinoscope.rundir import artifacts
     from dinoscope.rundir.access import open_run
 
     out = tmp_path_factory.mktemp("runs") / "mapped"
@@ -55,6 +56,10 @@ def mapped_run(tmp_path_factory):
         tiny = torch.jit.script(TinyLearnedMap(run.stage("extract")["embed_dim"]))
     run.file("models").mkdir(exist_ok=True)
     torch.jit.save(tiny, str(run.file("models/param_test.pt")))
+    emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
+    with torch.no_grad():  # maps.parquet as the maps stage writes it: the map's coordinates of the run's images
+        artifacts.write_maps(run.file(artifacts.MAPS), emb.ids, {"param_test": tiny(torch.from_numpy(emb.vectors))
+                                                                 .numpy()})
     run.manifest["stages"]["maps"] = {"key": "test", "maps": {"param_test": {"key": "test", "seconds": 0.0}}}
     run.save()
     return out

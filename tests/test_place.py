@@ -76,7 +76,7 @@ def test_a_missing_module_is_refitted(learned_run, tmp_path):
 
 def test_place_embeddings_writes_table_and_plot(learned_run, vectors, tmp_path, capsys):
     copy = shutil.copytree(learned_run, tmp_path / "run")
-    placed = place(copy, vectors / "new.npy", progress=False)
+    placed = place(copy, vectors / "new.npy", method="learned", progress=False)
     table = pq.read_table(copy / "placed.parquet")
     assert table.column_names == ["id", "source", "label", "param_poincare_x", "param_poincare_y"]
     assert table.num_rows == 40 == len(placed.ids)
@@ -88,10 +88,15 @@ def test_place_embeddings_writes_table_and_plot(learned_run, vectors, tmp_path, 
     np.testing.assert_array_equal(table.column("param_poincare_x").to_numpy(), expected[:, 0])
     assert (copy / "plots/placed_param_poincare.png").is_file()
     # a run directory made the same way (here: precomputed 64-D vectors) is accepted: its embeddings are placed
-    assert len(place(copy, learned_run, progress=False).ids) == 300
-    assert cli_exit_code(["place", str(copy), "--source", str(vectors / "new.npy"), "--quiet"]) == 0
+    assert len(place(copy, learned_run, method="learned", progress=False).ids) == 300
+    assert cli_exit_code(["place", str(copy), "--source", str(vectors / "new.npy"), "--method", "learned",
+                          "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "param_poincare" in out and "points/s" in out
+    # k-NN placement (the default) puts them on every map of the run, the teacher's disk included
+    assert cli_exit_code(["place", str(copy), "--source", str(vectors / "new.npy"), "--quiet"]) == 0
+    assert pq.read_table(copy / "placed.parquet").column_names == [
+        "id", "source", "label", "poincare_x", "poincare_y", "param_poincare_x", "param_poincare_y"]
 
 
 def test_place_refuses_other_sizes_and_backbones(learned_run, vectors, mapped_run, capsys):
@@ -110,7 +115,7 @@ def test_place_images_with_the_runs_backbone(mapped_run, tmp_path):
     copy = shutil.copytree(mapped_run, tmp_path / "run")
     images = np.random.default_rng(0).integers(0, 255, (5, 20, 24, 3), dtype=np.uint8)
     np.savez(tmp_path / "new.npz", images=images, labels=np.array(["a", "b", "a", "b", "a"]))
-    placed = place(copy, tmp_path / "new.npz", progress=False)
+    placed = place(copy, tmp_path / "new.npz", method="learned", progress=False)
     run, settings = open_run(copy, create=False)
     with torch.no_grad():
         model = RunModel(run, settings)
@@ -125,5 +130,12 @@ def test_a_run_without_learned_maps_says_how_to_fit_them(vectors, tmp_path):
     out = tmp_path / "pca"
     run_pipeline(out, settings_from_flags(source=str(vectors / "run.npy"), maps="pca"), progress=False,
                  stages=("extract", "neighbors", "maps"))
-    with pytest.raises(DinoscopeError, match="no learned maps.*--maps param_umap"):
-        place(out, vectors / "new.npy", progress=False)
+    with pytest.raises(DinoscopeError, match="no learned maps.*--maps param_umap.*--method knn"):
+        place(out, vectors / "new.npy", method="learned", progress=False)
+    with pytest.raises(DinoscopeError, match="unknown placing method 'nearest'; choose knn or learned"):
+        place(out, vectors / "new.npy", method="nearest", progress=False)
+    # k-NN placement needs no learned map: the run's own points land next to where the map has them
+    placed = place(out, out, progress=False)
+    _, coords = artifacts.read_maps(out / "maps.parquet")
+    extent = np.ptp(coords["pca"], axis=0).max()
+    assert np.median(np.linalg.norm(placed.coords["pca"] - coords["pca"], axis=1)) < 0.05 * extent

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from dinoscope.deploy.service import create_app
+from dinoscope.query.nearby import place_nearby
 from dinoscope.rundir.access import open_run
-from dinoscope.rundir.artifacts import read_embeddings
+from dinoscope.rundir.artifacts import read_embeddings, write_maps
 from dinoscope.sources import load_source
 
 
@@ -84,8 +85,9 @@ def test_search_by_image_and_by_id(client, stored, digits):
 
 
 def test_place_applies_the_learned_maps(client, mapped_run, stored, digits):
-    r = client.post("/place", files={"image": ("d7.png", png(digits.read(7)), "image/png")})
+    r = client.post("/place", files={"image": ("d7.png", png(digits.read(7)), "image/png")}, data={"method": "learned"})
     assert r.status_code == 200, r.text
+    assert r.json()["method"] == "learned"
     xy = np.array(r.json()["maps"]["param_test"])
     learned = torch.jit.load(str(mapped_run / "models" / "param_test.pt"))
     want = learned(torch.from_numpy(stored.vectors[7:8].copy())).detach().numpy()[0]
@@ -98,9 +100,29 @@ def test_place_without_learned_maps_is_404(mapped_run, tmp_path, digits):
     run, _ = open_run(bare, create=False)
     run.manifest["stages"]["maps"]["maps"] = {}
     run.save()
+    (bare / "maps.parquet").unlink()
     with TestClient(create_app(bare)) as c:
-        r = c.post("/place", files={"image": ("d.png", png(digits.read(0)), "image/png")})
-    assert r.status_code == 404 and "no learned maps" in r.json()["detail"]
+        r = c.post("/place", files={"image": ("d.png", png(digits.read(0)), "image/png")}, data={"method": "learned"})
+        assert r.status_code == 404 and "no learned maps" in r.json()["detail"]
+        r = c.post("/place", files={"image": ("d.png", png(digits.read(0)), "image/png")})  # k-NN: no maps at all
+        assert r.status_code == 404 and "no maps yet" in r.json()["detail"]
+        r = c.post("/place", files={"image": ("d.png", png(digits.read(0)), "image/png")}, data={"method": "x"})
+        assert r.status_code == 400 and "choose knn or learned" in r.json()["detail"]
+
+
+def test_place_by_knn_on_every_map(mapped_run, stored, tmp_path, digits):
+    run_dir = tmp_path / "with-maps"
+    shutil.copytree(mapped_run, run_dir)
+    rng = np.random.default_rng(0)
+    coords = {"tsne": rng.normal(size=(len(stored.ids), 2)), "poincare": rng.uniform(-0.6, 0.6, (len(stored.ids), 2))}
+    write_maps(run_dir / "maps.parquet", stored.ids, coords)
+    with TestClient(create_app(run_dir)) as c:
+        r = c.post("/place", files={"image": ("d7.png", png(digits.read(7)), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["method"] == "knn" and set(r.json()["maps"]) == {"tsne", "poincare"}
+    want = place_nearby(stored.vectors, coords, stored.vectors[7:8], disks={"poincare"})
+    for name in coords:  # the upload embeds as its stored row does, up to fp32 rounding of the forward pass
+        np.testing.assert_allclose(r.json()["maps"][name], want[name][0], rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("content, status, says", [

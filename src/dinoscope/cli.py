@@ -162,26 +162,33 @@ def place(run_dir: RunArg,
           source: Annotated[str, typer.Option("--source", "-s", help="New images: a folder, .npz/.npy images, or "
                                               ".npy/.npz/.parquet embeddings made like the run's.",
                                               show_default=False)],
+          method: Annotated[str, typer.Option(
+              "--method", help="knn: every map, each new point among its nearest fitted points; learned: the "
+                               "learned maps' forward pass (what export and serve ship).")] = "knn",
           split: Split = None, device: Device = None, quiet: Quiet = False) -> None:
-    """Put new images on RUN's learned maps in one forward pass, without refitting.
+    """Put new images on RUN's maps without refitting.
 
     Embeds them with the run's own backbone and settings, writes RUN/placed.parquet (id, source, label,
     <map>_x, <map>_y) and RUN/plots/placed_<map>.png (the run's map in grey, the new points on top).
-    Fit the learned maps first with --maps param_umap,param_tsne,param_poincare.
+    --method knn (the default) places on every map; --method learned needs the learned maps, fitted with
+    --maps param_umap,param_tsne,param_poincare.
 
     [bold]Examples[/]
-
-      dinoscope map runs/photos --maps param_umap,param_tsne,param_poincare
 
       dinoscope place runs/photos --source ~/photos/today
 
       dinoscope place runs/mine --source new_vectors.npy
+
+      dinoscope map runs/photos --maps param_umap,param_tsne,param_poincare
+
+      dinoscope place runs/photos --source ~/photos/today --method learned
     """
     from rich.table import Table
 
     from .query.place import place as place_points
 
-    placed = place_points(run_dir, source, split=split or "all", device=device, progress=not quiet)
+    placed = place_points(run_dir, source, split=split or "all", device=device, method=method,
+                          progress=not quiet)
     n = len(placed.ids)
     table = Table("map", "placed", "ms", "points/s", "plot")
     for name, seconds in placed.seconds.items():

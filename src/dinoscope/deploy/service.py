@@ -1,4 +1,4 @@
-"""The JSON API over one run: embed an image, search the run, place an image on the learned maps.
+"""The JSON API over one run: embed an image, search the run, place an image on its maps.
 
 `create_app(run_dir)` builds a FastAPI app holding the run's own backbone and learned maps (`rundir.model`) and a
 similarity index over its embeddings (`analysis.SimilarityIndex`); concurrent image requests share forward passes
@@ -96,9 +96,10 @@ class SearchResult(BaseModel):
 
 
 class Placement(BaseModel):
-    """An image's coordinates on each learned map of the run (map name -> [x, y])."""
+    """An image's coordinates on the run's maps (map name -> [x, y]) and how they were found."""
 
     maps: dict[str, list[float]]
+    method: str
     random_weights: bool
 
 
@@ -120,6 +121,8 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
     (`OPEN_PATHS`) need it."""
     from .. import __version__
     from ..analysis import SimilarityIndex
+    from ..maps import registry
+    from ..query.nearby import place_nearby
     from ..query.search import to_hits
     from ..rundir import artifacts
     from ..rundir.access import open_run
@@ -131,6 +134,8 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
     index = SimilarityIndex(emb.vectors, emb.ids, seed=settings.seed)
     model = RunModel(run, settings, device=device)
     maps = list(model.maps)  # loaded now, so the first request does not wait for it
+    _, fitted = artifacts.read_maps(run.file(artifacts.MAPS))  # every map's coordinates, for k-NN placement
+    disks = {name for name in fitted if registry.distance(name) == "poincare"}
     random_weights = bool(run.manifest.get("random_weights"))
     token = token or os.environ.get(TOKEN_ENV) or None
 
@@ -203,14 +208,21 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
                             random_weights=random_weights)
 
     @app.post("/place", response_model=Placement, dependencies=guarded)
-    async def place(image: Annotated[UploadFile, File(description="An image file (JPEG, PNG, WebP, ...)")]
+    async def place(image: Annotated[UploadFile, File(description="An image file (JPEG, PNG, WebP, ...)")],
+                    method: Annotated[str, Form(description="knn: every map, among the image's nearest run images; "
+                                                            "learned: the learned maps' forward pass")] = "knn"
                     ) -> Placement:
-        """The image's coordinates on each learned map of the run."""
-        if not maps:
+        """The image's coordinates on the run's maps: every map by k-NN placement, or the learned maps."""
+        if method not in ("knn", "learned"):
+            raise HTTPException(400, f"unknown method {method!r}; choose knn or learned")
+        if not (maps if method == "learned" else fitted):
             raise HTTPException(404, "this run has no learned maps to place images on; fit one first "
-                                     "(param_umap, param_tsne or param_poincare)")
+                                     "(param_umap, param_tsne or param_poincare)" if method == "learned" else
+                                     "this run has no maps yet; run `dinoscope map` on it first")
         vector = await _embed_upload(image)
-        coords = model.coordinates(vector[None])
-        return Placement(maps={name: xy[0].tolist() for name, xy in coords.items()}, random_weights=random_weights)
+        coords = (model.coordinates(vector[None]) if method == "learned"
+                  else place_nearby(emb.vectors, fitted, vector[None], disks=disks))
+        return Placement(maps={name: xy[0].tolist() for name, xy in coords.items()}, method=method,
+                         random_weights=random_weights)
 
     return app

@@ -1,4 +1,8 @@
-"""Put new images (or their embeddings) on a run's learned maps without refitting anything.
+"""Put new images (or their embeddings) on a run's maps without refitting anything.
+
+Two methods: `learned` runs the run's learned maps (one forward pass each, what `export` and `serve` ship);
+`knn` puts each new point at the weighted mean of its nearest fitted points on every map of the run
+(`query.nearby`), which needs the run's embeddings and lands where refitting would (benchmarks/place.py).
 
 New images are embedded by exactly the backbone that made the run (`rundir.model.RunModel`); precomputed
 embeddings are taken as they are once their size matches. A run directory (or an embeddings.parquet inside
@@ -24,6 +28,7 @@ from ..rundir.model import RunModel
 
 _IDENTITY = ("model", "resolution", "pool")  # what makes two runs' embeddings comparable
 _BATCH = 64
+METHODS = ("knn", "learned")
 
 
 @dataclass
@@ -88,9 +93,39 @@ def _embed(model: RunModel, dataset, progress: bool) -> tuple[np.ndarray, list[i
     return np.concatenate(parts).astype(np.float32), kept
 
 
+def _learned(model: RunModel, vectors: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every learned map's coordinates of `vectors` and the seconds each took (warm: TorchScript's first calls
+    optimise the module, which stays out of the timing)."""
+    coords, seconds = {}, {}
+    for name in model.maps:
+        for _ in range(2):
+            model.coordinates(vectors[:2], [name])
+        t0 = time.perf_counter()
+        coords.update(model.coordinates(vectors, [name]))
+        seconds[name] = time.perf_counter() - t0
+    return coords, seconds
+
+
+def _nearby(run: RunDir, vectors: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every map's coordinates of `vectors` by k-NN placement among the run's fitted points; the seconds are the
+    whole placement's, shared by the maps (one neighbour search serves them all)."""
+    from ..maps.registry import distance
+    from .nearby import place_nearby
+
+    reference = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS)).vectors
+    _, maps = artifacts.read_maps(run.file(artifacts.MAPS))
+    if not maps:
+        raise DinoscopeError(f"{run.path} has no maps yet; fit them first: dinoscope map {run.path}")
+    t0 = time.perf_counter()
+    coords = place_nearby(reference, maps, vectors, disks={m for m in maps if distance(m) == "poincare"})
+    seconds = time.perf_counter() - t0
+    return coords, dict.fromkeys(coords, seconds)
+
+
 def place(run_dir: str | Path, source: str | Path, *, split: str = "all", device: str | None = None,
-          progress: bool = True) -> Placed:
-    """Place the items of `source` (anything `load_source` takes) on every learned map of the run at `run_dir`.
+          method: str = "knn", progress: bool = True) -> Placed:
+    """Place the items of `source` (anything `load_source` takes) on the maps of the run at `run_dir`: every map
+    by `method="knn"`, the learned maps by `method="learned"` (see the module notes).
 
     Writes RUN/placed.parquet and RUN/plots/placed_<map>.png; `device` runs the backbone and maps (default:
     the run's device setting).
@@ -98,11 +133,13 @@ def place(run_dir: str | Path, source: str | Path, *, split: str = "all", device
     from ..render.plots import plot_placed
     from ..sources import load_source
 
+    if method not in METHODS:
+        raise DinoscopeError(f"unknown placing method {method!r}; choose {' or '.join(METHODS)}")
     run, settings = open_run(run_dir, create=False)
     model = RunModel(run, settings, device)
-    if not model.maps:
+    if method == "learned" and not model.maps:
         raise DinoscopeError(f"{run.path} has no learned maps; fit them first: dinoscope map {run.path} "
-                             "--maps param_umap,param_tsne,param_poincare")
+                             "--maps param_umap,param_tsne,param_poincare (or place with --method knn)")
     dim = _embedding_size(run.file(artifacts.EMBEDDINGS))
     dataset = load_source(_other_run(run, str(source), dim), split=split)
     t0 = time.perf_counter()
@@ -114,13 +151,7 @@ def place(run_dir: str | Path, source: str | Path, *, split: str = "all", device
     else:
         vectors, rows = _embed(model, dataset, progress)
     embed_seconds = 0.0 if dataset.is_embedded else time.perf_counter() - t0
-    coords, seconds = {}, {}
-    for name in model.maps:
-        for _ in range(2):  # TorchScript optimises a module on its first calls: keep that out of the timing
-            model.coordinates(vectors[:2], [name])
-        t0 = time.perf_counter()
-        coords.update(model.coordinates(vectors, [name]))
-        seconds[name] = time.perf_counter() - t0
+    coords, seconds = _learned(model, vectors) if method == "learned" else _nearby(run, vectors)
     pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
     ids, origins, labels = pick(dataset.ids), pick(dataset.origins), pick(dataset.labels)
     columns: dict = {"id": ids, "source": origins, "label": labels if labels is not None else [None] * len(rows)}
