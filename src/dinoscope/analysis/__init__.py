@@ -84,7 +84,7 @@ def _clusters_summary(vectors: np.ndarray, clusters: np.ndarray, labels, ids, n_
 
 def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None] | None,
             splits: Sequence[str | None] | None, graph: KNNGraph, *, read: Callable[[int], np.ndarray] | None = None,
-            n_clusters: int | None = None, min_cluster_size: int | None = None, cluster_dims: int = 10,
+            n_clusters: int | None = None, min_cluster_size: int | None = None, cluster_dims: int = 5,
             outlier_k: int = 5, lof_k: int = 50, duplicate_threshold: float = DEFAULT_THRESHOLD,
             label_k: int = 20, top: int = 20, n_medoids: int = 5, max_listed: int = 1000,
             seed: int = 0) -> tuple[dict[str, np.ndarray | list], dict[str, Any]]:

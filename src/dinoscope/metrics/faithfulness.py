@@ -6,6 +6,7 @@ map distance works (Euclidean for the flat maps, Poincaré distance for the hype
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from ..errors import DinoscopeError
 
 Distance = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
 _BLOCK_ELEMENTS = 1 << 24  # comparisons per block when ranking neighbours
+_ROW_BLOCK = 256  # rows per block when finding the nearest columns
 
 
 def pairwise_distances(A: np.ndarray, distance: Distance = "euclidean", B: np.ndarray | None = None) -> np.ndarray:
@@ -39,13 +41,33 @@ def pairwise_distances(A: np.ndarray, distance: Distance = "euclidean", B: np.nd
 
 def nearest(D: np.ndarray, k: int, exclude_self: bool = True) -> np.ndarray:
     """Indices of each row's k nearest columns, nearest first; in a square matrix of a set against itself the
-    diagonal (self) is excluded unless `exclude_self` is False (rows and columns are then different points)."""
-    if exclude_self:
-        D = D.copy()
-        np.fill_diagonal(D, np.inf)
-    part = np.argpartition(D, k - 1, axis=1)[:, :k]
-    order = np.argsort(np.take_along_axis(D, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    diagonal (self) is excluded unless `exclude_self` is False (rows and columns are then different points).
+
+    Rows are ranked in blocks on every core (numpy's argpartition releases the GIL), without copying D whole."""
+    n = D.shape[0]
+    out = np.empty((n, k), dtype=np.int64)
+
+    def block(start: int) -> None:
+        rows = slice(start, min(start + _ROW_BLOCK, n))
+        Db = D[rows]
+        if exclude_self:
+            Db = Db.copy()
+            r = np.arange(rows.start, rows.stop)
+            Db[r - rows.start, r] = np.inf
+        part = np.argpartition(Db, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(Db, part, axis=1), axis=1, kind="stable")
+        out[rows] = np.take_along_axis(part, order, axis=1)
+
+    starts = range(0, n, _ROW_BLOCK)
+    if n > _ROW_BLOCK and (os.cpu_count() or 1) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
+            list(pool.map(block, starts))
+    else:
+        for start in starts:
+            block(start)
+    return out
 
 
 def ranks(D: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -69,9 +91,14 @@ def _check_k(n: int, k: int) -> None:
 
 def trustworthiness(D_high: np.ndarray, D_low: np.ndarray, k: int = 10) -> float:
     """Venna & Kaski trustworthiness: penalises map neighbours that are far apart in the embedding space."""
+    return _trust(D_high, nearest(D_low, k), k)
+
+
+def _trust(D_high: np.ndarray, nn_low: np.ndarray, k: int) -> float:
+    """Trustworthiness from the map's k nearest neighbours `nn_low` of every point."""
     n = D_high.shape[0]
     _check_k(n, k)
-    penalty = np.clip(ranks(D_high, nearest(D_low, k)) - k, 0, None).sum()
+    penalty = np.clip(ranks(D_high, nn_low) - k, 0, None).sum()
     return float(1.0 - 2.0 / (n * k * (2 * n - 3 * k - 1)) * penalty)
 
 
@@ -86,20 +113,41 @@ def knn_recall(D_high: np.ndarray, D_low: np.ndarray, k: int = 10) -> float:
     return float((a[:, :, None] == b[:, None, :]).any(axis=2).mean())
 
 
-def knn_accuracy(D: np.ndarray, labels: Sequence, k: int = 10, folds: int = 5, seed: int = 0) -> float:
-    """k-NN label accuracy under the distance matrix D, cross-validated over shuffled folds."""
+def knn_accuracy(D: np.ndarray, labels: Sequence, k: int = 10, folds: int = 5, seed: int = 0,
+                 order: np.ndarray | None = None) -> float:
+    """k-NN label accuracy under the distance matrix D, cross-validated over shuffled folds.
+
+    Equals scikit-learn's KNeighborsClassifier (uniform votes, ties to the smallest class) fitted on the other folds
+    (KFold(folds, shuffle=True, random_state=seed)), but ranks each row once: `order` (each row's nearest columns,
+    self excluded, nearest first, as `nearest` gives) is reused when given, and only rows with fewer than k other-fold
+    points among those candidates are ranked again.
+    """
     from sklearn.model_selection import KFold
-    from sklearn.neighbors import KNeighborsClassifier
 
     y = np.asarray(labels)
-    if len(y) != D.shape[0]:
-        raise DinoscopeError(f"{len(y)} labels for {D.shape[0]} points")
-    correct = 0
-    for train, test in KFold(folds, shuffle=True, random_state=seed).split(y):
-        clf = KNeighborsClassifier(n_neighbors=min(k, len(train)), metric="precomputed")
-        clf.fit(D[np.ix_(train, train)], y[train])
-        correct += int((clf.predict(D[np.ix_(test, train)]) == y[test]).sum())
-    return correct / len(y)
+    n = D.shape[0]
+    if len(y) != n:
+        raise DinoscopeError(f"{len(y)} labels for {n} points")
+    fold = np.empty(n, dtype=np.int64)
+    for f, (_, test) in enumerate(KFold(folds, shuffle=True, random_state=seed).split(y)):
+        fold[test] = f
+    classes, codes = np.unique(y, return_inverse=True)
+    if order is None:
+        order = nearest(D, min(n - 1, 2 * k + 10))
+    other = fold[order] != fold[:, None]
+    k_row = np.minimum(k, n - np.bincount(fold, minlength=folds)[fold])  # training points of each row's fold
+    short = np.flatnonzero(other.sum(axis=1) < k_row)  # rows whose candidates hold too few other-fold points
+    take = np.argsort(~other, axis=1, kind="stable")[:, :k]  # the first k other-fold candidates, in order
+    neigh = np.take_along_axis(order, take, axis=1)
+    votes = np.zeros((n, len(classes)), dtype=np.int64)
+    rows = np.repeat(np.arange(n), k)
+    valid = np.take_along_axis(other, take, axis=1).ravel()
+    np.add.at(votes, (rows[valid], codes[neigh.ravel()[valid]]), 1)
+    for i in short:  # rare: rank the row among its other-fold points only
+        cand = np.flatnonzero(fold != fold[i])
+        best = cand[np.argsort(D[i, cand], kind="stable")[:k_row[i]]]
+        votes[i] = np.bincount(codes[best], minlength=len(classes))
+    return float((votes.argmax(axis=1) == codes).mean())
 
 
 def _labelled(labels: Sequence) -> np.ndarray:
@@ -120,19 +168,27 @@ def map_metrics(X: object, Y: object, labels: Sequence | None = None, *, k: int 
     idx = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
     D_high = pairwise_distances(X[idx], metric)
     D_low = pairwise_distances(Y[idx], map_distance)
+    candidates = min(len(idx) - 1, 2 * k + 10)  # each point's nearest, enough for kNN accuracy's folds
+    high_order, low_order = nearest(D_high, candidates), nearest(D_low, candidates)
+    nn_high, nn_low = high_order[:, :k], low_order[:, :k]
     out: dict = {
-        "trustworthiness": trustworthiness(D_high, D_low, k),
-        "continuity": continuity(D_high, D_low, k),
-        "knn_recall": knn_recall(D_high, D_low, k),
+        "trustworthiness": _trust(D_high, nn_low, k),
+        "continuity": _trust(D_low, nn_high, k),
+        "knn_recall": float((nn_high[:, :, None] == nn_low[:, None, :]).any(axis=2).mean()),
     }
     if labels is not None:
         y = np.asarray(labels, dtype=object)[idx]
         mask = _labelled(y)
         enough = mask.sum() >= 5 * (k + 1) and len(set(y[mask])) > 1
-        sub = np.ix_(mask, mask)
-        out["knn_accuracy"] = knn_accuracy(D_low[sub], y[mask].astype(str), k, seed=seed) if enough else None
-        out["knn_accuracy_embedding"] = (
-            knn_accuracy(D_high[sub], y[mask].astype(str), k, seed=seed) if enough else None
-        )
+        names = y[mask].astype(str)
+        if not enough:
+            out["knn_accuracy"] = out["knn_accuracy_embedding"] = None
+        elif mask.all():  # no copies of the matrices; the neighbour orders above are reused
+            out["knn_accuracy"] = knn_accuracy(D_low, names, k, seed=seed, order=low_order)
+            out["knn_accuracy_embedding"] = knn_accuracy(D_high, names, k, seed=seed, order=high_order)
+        else:
+            sub = np.ix_(mask, mask)
+            out["knn_accuracy"] = knn_accuracy(D_low[sub], names, k, seed=seed)
+            out["knn_accuracy_embedding"] = knn_accuracy(D_high[sub], names, k, seed=seed)
     out["n_used"] = len(idx)
     return out

@@ -128,7 +128,7 @@ def _analysis_sections(run: RunDir, a: dict) -> list[str]:
     img = lambda name: _png(run, grids[name]) if name in grids else ""  # noqa: E731
     hd, km = a["hdbscan"], a["kmeans"]
     parts = ["<h2>Clusters</h2>",
-             f"<p>HDBSCAN on a {hd['dims']}-D reduction: {hd['n_clusters']} clusters, "
+             f"<p>HDBSCAN on a {hd['dims']}-D UMAP: {hd['n_clusters']} clusters, "
              f"{hd['noise_fraction']:.1%} noise; {_agreement(hd)}.<br>"
              f"k-means (k = {km['k']}) on the embeddings: {_agreement(km)}.</p>", img("clusters")]
     out = a["outliers"]
