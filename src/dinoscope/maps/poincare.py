@@ -83,6 +83,9 @@ class PoincareMap(MapEstimator):
         Random repulsion partners per point and iteration above exact_max points.
     exact_max : int
         Up to this many points the t-SNE repulsion is exact.
+    tol : float
+        Stop t-SNE's plain phase once its KL divergence (estimated every 10 iterations) fell by less than this
+        many nats per iteration; 0 runs all n_iter.
     scale : float
         t-SNE kernel's unit of hyperbolic distance; 1 pushes most points to the rim.
     n_neighbors : int
@@ -114,6 +117,7 @@ class PoincareMap(MapEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "negative_samples": [Interval(Integral, 1, None, closed="left")],
         "exact_max": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "scale": [Interval(Real, 0, None, closed="neither")],
         "n_neighbors": [Interval(Integral, 2, None, closed="left")],
         "min_dist": [Interval(Real, 0, None, closed="left")],
@@ -129,7 +133,8 @@ class PoincareMap(MapEstimator):
     def __init__(self, method: str = "tsne", perplexity: float = 15, n_iter: int = 250,
                  early_exaggeration_iter: int = 250, early_exaggeration: float = 12,
                  learning_rate: float | str = "auto", negative_samples: int = 32, exact_max: int = 1000,
-                 scale: float = 0.3, n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = None,
+                 tol: float = 0.0, scale: float = 0.3, n_neighbors: int = 15, min_dist: float = 0.1,
+                 n_epochs: int | None = None,
                  center: str | None = "mean", center_class: str | int | None = None, eps: float = EPS,
                  metric: str = "cosine", verbose: bool = False, random_state: int | None = 0):
         self.method = method
@@ -140,6 +145,7 @@ class PoincareMap(MapEstimator):
         self.learning_rate = learning_rate
         self.negative_samples = negative_samples
         self.exact_max = exact_max
+        self.tol = tol
         self.scale = scale
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
@@ -163,17 +169,18 @@ class PoincareMap(MapEstimator):
         if self.method == "umap":
             return hyperbolic_umap(X, knn, self.n_neighbors, self.min_dist, self.n_epochs, self.random_state)
         from .affinities import symmetric_p
-        from .hyperbolic_tsne import all_pairs, hyperbolic_tsne, initial_layout, sampled_pairs
+        from .hyperbolic_tsne import all_pairs, hyperbolic_tsne, initial_layout
 
         n = len(X)
-        rng = np.random.default_rng(self.random_state)
-        exact = all_pairs(n) if n <= self.exact_max else None
-        m = min(self.negative_samples, n - 1)
-        pairs = (lambda: exact) if exact is not None else (lambda: sampled_pairs(n, m, rng))
-        return hyperbolic_tsne(symmetric_p(knn, X, self.perplexity), initial_layout(X, self.random_state),
-                               n_iter=self.n_iter, early_exaggeration_iter=self.early_exaggeration_iter,
-                               early_exaggeration=self.early_exaggeration, learning_rate=self.learning_rate,
-                               pairs=pairs, eps=self.eps, scale=self.scale, verbose=self.verbose)
+        seed = int(np.random.default_rng(self.random_state).integers(2**62))
+        result = hyperbolic_tsne(symmetric_p(knn, X, self.perplexity), initial_layout(X, self.random_state),
+                                 n_iter=self.n_iter, early_exaggeration_iter=self.early_exaggeration_iter,
+                                 early_exaggeration=self.early_exaggeration, learning_rate=self.learning_rate,
+                                 pairs=all_pairs(n) if n <= self.exact_max else None,
+                                 negative_samples=min(self.negative_samples, n - 1), seed=seed, eps=self.eps,
+                                 scale=self.scale, tol=self.tol, verbose=self.verbose)
+        self.n_iter_, self.kl_divergence_ = result.n_iter, (result.kl[-1] if result.kl else None)
+        return result.embedding
 
     def _center_point(self, Y: np.ndarray, knn: KNNGraph, labels: Sequence | None) -> np.ndarray | None:
         """The disk point the isometry moves to the centre (None: leave the layout as it is)."""
