@@ -1,5 +1,5 @@
-"""Similarity search: exact cosine search (blocked matmul on L2-normalised float32) up to `exact_max` vectors,
-a pynndescent index above it whose recall is measured against exact search when it is built."""
+"""Similarity search: exact cosine search (faiss's brute force on L2-normalised float32) up to `exact_max`
+vectors, the shared graph's faiss HNSW index above it, whose recall is measured against exact search when built."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..checks import as_points
 from ..errors import DinoscopeError
-from ..neighbors import exact_neighbors
+from ..neighbors import exact_neighbors, hnsw_index, hnsw_search
 
 EXACT_MAX = 300_000
 EmbedImages = Callable[[list[np.ndarray]], np.ndarray]
@@ -47,7 +47,7 @@ class SimilarityIndex:
     """Cosine similarity search over fixed vectors; `recall` is 1 when exact, measured when approximate."""
 
     def __init__(self, vectors: np.ndarray, ids: Sequence[str] | None = None, *, method: str = "auto",
-                 exact_max: int = EXACT_MAX, epsilon: float = 0.1, recall_queries: int = 500, seed: int = 0):
+                 exact_max: int = EXACT_MAX, ef_search: int = 128, recall_queries: int = 500, seed: int = 0):
         if method not in ("auto", "exact", "approx"):
             raise DinoscopeError(f"unknown search method {method!r}; choose auto, exact or approx")
         self.vectors = np.ascontiguousarray(normalize(as_points(vectors, "vectors", min_rows=2)))
@@ -58,8 +58,7 @@ class SimilarityIndex:
         if len(self._position) != len(self.ids):
             raise DinoscopeError("ids must be unique; some id occurs more than once")
         self.exact = method == "exact" or (method == "auto" and len(self.vectors) <= exact_max)
-        self.epsilon = epsilon
-        self._ann = None if self.exact else self._build_ann(seed)
+        self._ann = None if self.exact else hnsw_index(self.vectors, "cosine", ef_search)
         self.recall = 1.0 if self.exact else self.measure_recall(recall_queries, seed=seed)
 
     def __len__(self) -> int:
@@ -70,14 +69,6 @@ class SimilarityIndex:
         """Dimension of the indexed vectors."""
         return self.vectors.shape[1]
 
-    def _build_ann(self, seed: int):
-        """pynndescent's index on the normalised vectors, prepared for queries."""
-        from pynndescent import NNDescent
-
-        index = NNDescent(self.vectors, metric="cosine", n_neighbors=30, random_state=seed, low_memory=True)
-        index.prepare()
-        return index
-
     def _check_k(self, k: int) -> None:
         if not 1 <= k < len(self):
             raise DinoscopeError(f"k must be between 1 and {len(self) - 1} (the index holds {len(self)} vectors), "
@@ -87,8 +78,8 @@ class SimilarityIndex:
         """(indices, similarities) of the k most similar indexed vectors to normalised queries."""
         if exact:
             return exact_top_k(self.vectors, queries, k)
-        indices, distances = self._ann.query(queries, k=k, epsilon=self.epsilon)
-        return indices.astype(np.int64), (1.0 - distances).astype(np.float32)
+        indices, distances = hnsw_search(self._ann, queries, k, "cosine")
+        return indices, (1.0 - distances).astype(np.float32)
 
     def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar indexed vectors per query row (or (d,) vector): (indices, similarities), best first."""
