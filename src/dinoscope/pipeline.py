@@ -141,7 +141,7 @@ def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> b
     seconds = time.perf_counter() - t0
     run.mark_done("neighbors", key, seconds, [artifacts.NEIGHBORS], k=int(graph.indices.shape[1]),
                   metric=graph.metric, exact=bool(graph.exact), recall=round(graph.recall, 4))
-    kind = "exact" if graph.exact else f"approximate, recall {graph.recall:.3f} against exact on a sample"
+    kind = "exact" if graph.exact else f"approximate, recall {graph.recall:.4f} against exact on a sample"
     say("neighbors", f"{graph.indices.shape[1]}-NN graph ({kind}, {graph.metric}) in {seconds:.1f}s")
     return True
 
