@@ -38,6 +38,9 @@ def test_the_nearest_neighbour_weighs_most():
     weights = membership(np.array([[0.1, 0.2, 0.4, 0.8]], np.float32))
     assert weights[0, 0] == pytest.approx(1.0)
     assert (np.diff(weights[0]) < 0).all()
+    # an exact copy (distance 0) weighs as a near one does: no jump of the scale to the next neighbour
+    copy, near = membership(np.array([[0.0, 0.1, 0.3, 0.7], [1e-7, 0.1, 0.3, 0.7]], np.float32))
+    np.testing.assert_allclose(copy, near, rtol=1e-4)
 
 
 def test_disk_placement_stays_in_the_disk_and_is_flat_near_the_centre(blobs):

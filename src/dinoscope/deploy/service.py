@@ -122,7 +122,7 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
     from .. import __version__
     from ..analysis import SimilarityIndex
     from ..maps import registry
-    from ..query.nearby import place_nearby
+    from ..query.nearby import K, check_maps, place_among
     from ..query.search import to_hits
     from ..rundir import artifacts
     from ..rundir.access import open_run
@@ -135,6 +135,7 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
     model = RunModel(run, settings, device=device)
     maps = list(model.maps)  # loaded now, so the first request does not wait for it
     _, fitted = artifacts.read_maps(run.file(artifacts.MAPS))  # every map's coordinates, for k-NN placement
+    check_maps(fitted, len(emb.ids))
     disks = {name for name in fitted if registry.distance(name) == "poincare"}
     random_weights = bool(run.manifest.get("random_weights"))
     token = token or os.environ.get(TOKEN_ENV) or None
@@ -220,8 +221,11 @@ def create_app(run_dir: str | os.PathLike, *, token: str | None = None, max_uplo
                                      "(param_umap, param_tsne or param_poincare)" if method == "learned" else
                                      "this run has no maps yet; run `dinoscope map` on it first")
         vector = await _embed_upload(image)
-        coords = (model.coordinates(vector[None]) if method == "learned"
-                  else place_nearby(emb.vectors, fitted, vector[None], disks=disks))
+        if method == "learned":
+            coords = model.coordinates(vector[None])
+        else:  # the neighbours by the index /search uses: the run's vectors are normalised once, at start-up
+            rows, sims = index.search(vector, min(K, len(index) - 1))
+            coords = place_among(rows, 1.0 - sims, fitted, disks=disks)
         return Placement(maps={name: xy[0].tolist() for name, xy in coords.items()}, method=method,
                          random_weights=random_weights)
 

@@ -28,8 +28,11 @@ def membership(distances: np.ndarray) -> np.ndarray:
     from umap.umap_ import smooth_knn_dist
 
     d = np.ascontiguousarray(distances, dtype=np.float32)
-    sigmas, rhos = smooth_knn_dist(d, float(d.shape[1]), local_connectivity=1.0)
-    return np.exp(-SHARPNESS * np.maximum(d - rhos[:, None], 0.0) / np.maximum(sigmas[:, None], TINY))
+    # distances past the nearest one: UMAP's rho is the nearest *non-zero* distance, so an exact copy (distance 0)
+    # would jump it to the next neighbour; shifted by 1, every row's nearest is its rho, copy or not
+    beyond = d - d[:, :1]
+    sigmas, _ = smooth_knn_dist(beyond + 1.0, float(d.shape[1]), local_connectivity=1.0)
+    return np.exp(-SHARPNESS * beyond / np.maximum(sigmas[:, None], TINY))
 
 
 def weighted_mean(coords: np.ndarray, weights: np.ndarray, disk: bool) -> np.ndarray:
@@ -43,14 +46,25 @@ def weighted_mean(coords: np.ndarray, weights: np.ndarray, disk: bool) -> np.nda
     return ball.hyperboloid_to_disk(s).astype(np.float32)
 
 
-def place_nearby(reference: np.ndarray, maps: dict[str, np.ndarray], vectors: np.ndarray, *,
-                 disks: set[str] | frozenset[str] = frozenset(), k: int = K) -> dict[str, np.ndarray]:
-    """Each map's (m, 2) coordinates of new `vectors`, from the fitted `reference` embeddings and their `maps`
-    coordinates (name → (n, 2)); maps named in `disks` are Poincaré disks."""
-    n = len(reference)
+def check_maps(maps: dict[str, np.ndarray], n: int) -> None:
+    """Refuse maps that do not hold one point per fitted embedding."""
     for name, xy in maps.items():
         if len(xy) != n:
             raise DinoscopeError(f"the {name} map has {len(xy)} points but there are {n} fitted embeddings")
-    indices, distances = exact_neighbors(reference, vectors, min(k, n), metric="cosine")
+
+
+def place_among(indices: np.ndarray, distances: np.ndarray, maps: dict[str, np.ndarray], *,
+                disks: set[str] | frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """Each map's (m, 2) coordinates of new points from their (m, k) nearest fitted points and cosine distances,
+    ascending (from any search: exact, or a run's similarity index)."""
     weights = membership(distances)
     return {name: weighted_mean(xy[indices], weights, name in disks) for name, xy in maps.items()}
+
+
+def place_nearby(reference: np.ndarray, maps: dict[str, np.ndarray], vectors: np.ndarray, *,
+                 disks: set[str] | frozenset[str] = frozenset(), k: int = K) -> dict[str, np.ndarray]:
+    """Each map's (m, 2) coordinates of new `vectors`, from the fitted `reference` embeddings and their `maps`
+    coordinates (name → (n, 2)), found by exact search; maps named in `disks` are Poincaré disks."""
+    check_maps(maps, len(reference))
+    indices, distances = exact_neighbors(reference, vectors, min(k, len(reference)), metric="cosine")
+    return place_among(indices, distances, maps, disks=disks)
