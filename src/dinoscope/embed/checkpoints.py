@@ -68,6 +68,7 @@ _BLOCK_V3 = {
 }
 # The gated (SwiGLU) MLP of the large DINOv3s: gate, up, down are Meta's w1, w2, w3.
 _GATED_V3 = {"mlp.gate_proj": "mlp.w1", "mlp.up_proj": "mlp.w2", "mlp.down_proj": "mlp.w3"}
+_QKV_V3 = (("attention.q_proj", "attention.k_proj", "attention.v_proj"),)
 _LAYER_V3 = re.compile(r"^(?:model\.)?layer\.(\d+)\.(.+)\.(weight|bias|lambda1)$")
 
 
@@ -156,63 +157,41 @@ def _registers(model: nn.Module) -> int:
 def transformers_to_meta(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """transformers' DINOv2 or DINOv3 keys renamed to Meta's original ones (whichever the keys say it is)."""
     if "embeddings.patch_embeddings.weight" in state:
-        return _dinov3_to_meta(state)
-    return _dinov2_to_meta(state)
+        gated = any(".mlp.gate_proj." in k for k in state)
+        return _to_meta(state, "DINOv3", _EMBEDDINGS_V3, _LAYER_V3, _QKV_V3,
+                        {**_BLOCK_V3, **(_GATED_V3 if gated else {})}, zero_biases=True)
+    return _to_meta(state, "DINOv2", _EMBEDDINGS, _LAYER, _QKV, _BLOCK, zero_biases=False)
 
 
-def _dinov2_to_meta(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """transformers' DINOv2 keys renamed to Meta's, the separate q, k, v projections joined into one qkv."""
+def _to_meta(state: dict[str, Tensor], family: str, embeddings: dict[str, str], layer: re.Pattern,
+             qkv_names: tuple[tuple[str, str, str], ...], blocks: dict[str, str],
+             zero_biases: bool) -> dict[str, Tensor]:
+    """transformers' keys renamed by one family's key map, the separate q, k, v projections joined into one qkv
+    (with `zero_biases`, a missing bias among them is Meta's fixed zeros, as its bias_mask has it)."""
     out: dict[str, Tensor] = {}
     parts: dict[tuple[str, str], dict[str, Tensor]] = {}
+    unexpected = f"in a transformers {family} checkpoint; is it a {family}?"
     for key, value in state.items():
-        if key in _EMBEDDINGS:
-            out[_EMBEDDINGS[key]] = value
+        if key in embeddings:
+            out[embeddings[key]] = value
             continue
-        match = _LAYER.match(key)
+        match = layer.match(key)
         if match is None:
-            raise DinoscopeError(f"unexpected key {key!r} in a transformers DINOv2 checkpoint; is it a DINOv2?")
+            raise DinoscopeError(f"unexpected key {key!r} {unexpected}")
         block, name, kind = match.groups()
-        qkv = next((names.index(name) for names in _QKV if name in names), None)
+        qkv = next((names.index(name) for names in qkv_names if name in names), None)
         if qkv is not None:
             parts.setdefault((block, kind), {})["qkv"[qkv]] = value
-        elif name in _BLOCK:
-            out[f"blocks.{block}.{_BLOCK[name]}.{'gamma' if kind == 'lambda1' else kind}"] = value
+        elif name in blocks:
+            out[f"blocks.{block}.{blocks[name]}.{'gamma' if kind == 'lambda1' else kind}"] = value
         else:
-            raise DinoscopeError(f"unexpected key {key!r} in a transformers DINOv2 checkpoint; is it a DINOv2?")
+            raise DinoscopeError(f"unexpected key {key!r} {unexpected}")
     for (block, kind), qkv in parts.items():
-        if set(qkv) != set("qkv"):
-            raise DinoscopeError(f"block {block} of the transformers checkpoint lacks its {kind} query, key or value")
-        out[f"blocks.{block}.attn.qkv.{kind}"] = torch.cat([qkv["q"], qkv["k"], qkv["v"]])
-    return out
-
-
-def _dinov3_to_meta(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """transformers' DINOv3 keys renamed to Meta's: q, k, v joined into one qkv (a k bias of zeros where it has
-    none, as Meta's bias_mask fixes it), layer scales to `ls1/ls2.gamma`, registers to `storage_tokens`."""
-    out: dict[str, Tensor] = {}
-    parts: dict[tuple[str, str], dict[str, Tensor]] = {}
-    gated = any(".mlp.gate_proj." in k for k in state)
-    block_names = {**_BLOCK_V3, **(_GATED_V3 if gated else {})}
-    for key, value in state.items():
-        if key in _EMBEDDINGS_V3:
-            out[_EMBEDDINGS_V3[key]] = value
-            continue
-        match = _LAYER_V3.match(key)
-        if match is None:
-            raise DinoscopeError(f"unexpected key {key!r} in a transformers DINOv3 checkpoint; is it a DINOv3?")
-        block, name, kind = match.groups()
-        if name in ("attention.q_proj", "attention.k_proj", "attention.v_proj"):
-            parts.setdefault((block, kind), {})[name[-6]] = value
-        elif name in block_names:
-            out[f"blocks.{block}.{block_names[name]}.{'gamma' if kind == 'lambda1' else kind}"] = value
-        else:
-            raise DinoscopeError(f"unexpected key {key!r} in a transformers DINOv3 checkpoint; is it a DINOv3?")
-    for (block, kind), qkv in parts.items():
-        if kind == "weight" and set(qkv) != set("qkv"):
-            raise DinoscopeError(f"block {block} of the transformers checkpoint lacks its query, key or value weight")
-        if kind == "bias":
+        if zero_biases and kind == "bias":
             size = next(iter(qkv.values())).shape[0]
             qkv = {c: qkv.get(c, torch.zeros(size)) for c in "qkv"}
+        if set(qkv) != set("qkv"):
+            raise DinoscopeError(f"block {block} of the transformers checkpoint lacks its {kind} query, key or value")
         out[f"blocks.{block}.attn.qkv.{kind}"] = torch.cat([qkv["q"], qkv["k"], qkv["v"]])
     return out
 
