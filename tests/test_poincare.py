@@ -51,22 +51,31 @@ def gradient_terms(Y: np.ndarray, P: np.ndarray, exaggeration: float, scale: flo
     return np.abs(share[:, None, None] * dw).sum(axis=0)
 
 
-@pytest.fixture(scope="module")
-def problem():
+def affinity_problem(n: int, density: float) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded disk layout of n points and a random symmetric affinity matrix (`density` of pairs), summing to 1."""
     rng = np.random.default_rng(0)
-    n = 15
-    A = rng.random((n, n)) * (rng.random((n, n)) < 0.4)
+    A = rng.random((n, n)) * (rng.random((n, n)) < density)
     A = A + A.T
     np.fill_diagonal(A, 0)
     return g.project(rng.normal(size=(n, 2)) * 0.5), A / A.sum()
 
 
+def digits_sample(n: int, k: int):
+    """A seeded sample of n digits as float32, their labels and their k-NN graph."""
+    X, y = load_digits(return_X_y=True)
+    idx = np.random.default_rng(0).choice(len(X), n, replace=False)
+    X = X[idx].astype(np.float32)
+    return X, y[idx], knn_graph(X, k=k)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return affinity_problem(15, 0.4)
+
+
 @pytest.fixture(scope="module")
 def digits():
-    X, y = load_digits(return_X_y=True)
-    idx = np.random.default_rng(0).choice(len(X), 500, replace=False)
-    X = X[idx].astype(np.float32)
-    return X, y[idx], knn_graph(X, k=90)
+    return digits_sample(500, 90)
 
 
 @pytest.fixture(scope="module")

@@ -5,31 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_digits
+from test_poincare import affinity_problem, digits_sample
 
 from dinoscope.geometry import ball as g
 from dinoscope.maps import hyperbolic_tsne as ht
 from dinoscope.maps.affinities import symmetric_p
 from dinoscope.maps.poincare import PoincareMap
-from dinoscope.neighbors import knn_graph
 
 
 @pytest.fixture(scope="module")
 def problem():
-    rng = np.random.default_rng(0)
-    n = 40
-    A = rng.random((n, n)) * (rng.random((n, n)) < 0.3)
-    A = A + A.T
-    np.fill_diagonal(A, 0)
-    return g.project(rng.normal(size=(n, 2)) * 0.5), A / A.sum()
+    return affinity_problem(40, 0.3)
 
 
 @pytest.fixture(scope="module")
 def digits():
-    X, y = load_digits(return_X_y=True)
-    idx = np.random.default_rng(0).choice(len(X), 400, replace=False)
-    X = X[idx].astype(np.float32)
-    return X, y[idx], knn_graph(X, k=45)
+    return digits_sample(400, 45)
 
 
 def exact_kl(Y: np.ndarray, P: np.ndarray, scale: float) -> float:
