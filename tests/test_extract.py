@@ -212,3 +212,22 @@ def test_image_embedder_matches_extraction(backbone, images, tmp_path):
     assert got.shape == res.embeddings.shape
     # batches of 16 against extraction's 4: the float32 batching drift, of the embeddings' scale (not each entry's)
     np.testing.assert_allclose(got, res.embeddings, rtol=0, atol=drift_bound(res.embeddings))
+
+
+def test_large_jpegs_are_decoded_reduced_and_embed_alike(tmp_path, backbone):
+    from sklearn.datasets import load_sample_image
+
+    from dinoscope.sources import load_source
+
+    photo = Image.fromarray(load_sample_image("flower.jpg"))
+    for i, box in enumerate([(0, 0, 640, 427), (100, 50, 500, 400), (200, 0, 640, 300), (0, 100, 320, 427)]):
+        photo.crop(box).resize((1280, 960), Image.Resampling.BICUBIC).save(tmp_path / f"p{i}.jpg", quality=90)
+    ds = load_source(str(tmp_path))
+    seen = []
+    full = Dataset(ds.name, ds.ids, ds.origins, None, None, "full", read=lambda i: seen.append(i) or ds.read(i))
+    reduced = run(ds, backbone, tmp_path / "reduced", precision="fp32")
+    whole = run(full, backbone, tmp_path / "whole", precision="fp32")
+    assert seen == [0, 1, 2, 3] and ds.reader(backbone.resolution)(0).shape == (120, 160, 3)  # 1/8, >= 2 x 32
+    cos = (reduced.embeddings * whole.embeddings).sum(1) / np.linalg.norm(reduced.embeddings, axis=1) / np.linalg.norm(
+        whole.embeddings, axis=1)
+    assert cos.min() > 0.999 and not np.array_equal(reduced.embeddings, whole.embeddings)

@@ -197,6 +197,38 @@ def test_folder_applies_exif_orientation(image_folder):
     assert bottom[2] > 200 and bottom[0] < 60
 
 
+def _photo(path, size, orientation=None, cmyk=False) -> None:
+    """A smooth colour gradient JPEG of `size` (w, h), optionally with an EXIF orientation or in CMYK."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([255 * xx / w, 255 * yy / h, 128 + 0 * xx], axis=-1).astype(np.uint8)
+    img = Image.fromarray(rgb)
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    (img.convert("CMYK") if cmyk else img).save(path, quality=95, exif=exif)
+
+
+def test_folder_decodes_large_jpegs_at_a_reduced_scale(tmp_path):
+    _photo(tmp_path / "wide.jpg", (1600, 1200))
+    _photo(tmp_path / "turned.jpg", (1600, 1200), orientation=6)  # stored landscape, shown portrait
+    _photo(tmp_path / "cmyk.jpg", (1600, 1200), cmyk=True)
+    Image.new("RGB", (1600, 1200), (9, 99, 199)).save(tmp_path / "flat.png")
+    ds = load_source(str(tmp_path))
+    small, full = ds.reader(100), ds.reader(None)
+    assert full == ds.read
+    for ident in ("wide.jpg", "cmyk.jpg"):
+        reduced = small(ds.ids.index(ident))
+        assert reduced.shape == (300, 400, 3)  # 1/4: the smallest scale keeping both sides >= 2 x 100
+        whole = np.asarray(Image.fromarray(full(ds.ids.index(ident))).resize((400, 300), Image.Resampling.BOX))
+        assert np.abs(reduced.astype(int) - whole).mean() < 3  # the same picture, not a crop or another mode
+    assert small(ds.ids.index("turned.jpg")).shape == (400, 300, 3)  # still upright
+    assert small(ds.ids.index("flat.png")).shape == (1200, 1600, 3)  # PNG has no reduced decoding
+    assert ds.reader(800)(0).shape == (1200, 1600, 3)  # no reduction that keeps 1600 x 1600
+    sub = ds.subset([2, 0])
+    assert sub.reader(100)(0).shape == small(2).shape and sub.ids[0] == ds.ids[2]
+
+
 def test_folder_unreadable_file_names_its_path(image_folder):
     ds = load_source(str(image_folder))
     with pytest.raises(UnreadableImage, match=r"^dogs/truncated\.png: image file is truncated") as err:

@@ -25,9 +25,10 @@ from torch import Tensor
 from ..compute import physical_cores, resolve_device, resolve_precision
 from ..console import progress_bar, warn
 from ..errors import DinoscopeError
+from ..hashing import image_hashes
 from ..sources.base import Dataset, UnreadableImage
 from .backbones import Backbone
-from .shards import Failure, load_shard, shard_path, write_shard
+from .shards import Failure, Hashes, load_shard, shard_path, write_shard
 from .transforms import preprocess_images
 
 _PREFETCH = 2
@@ -44,6 +45,8 @@ class Extraction:
     device: str = "cpu"
     seconds: float = 0.0
     images_per_s: float = 0.0
+    pixel_hashes: list[str] | None = None  # exact content hash per embedding (None: an older shard had none)
+    perceptual_hashes: list[bytes | None] | None = None  # perceptual hash per embedding, None for flat images
 
 
 @dataclass
@@ -54,14 +57,18 @@ class _Batch:
     positions: list[int]
     pixels: Tensor | None
     failures: list[Failure]
+    hashes: list[Hashes] = field(default_factory=list)
 
 
-def read_batch(dataset: Dataset, positions: list[int], strict: bool) -> tuple[list[int], list, list[Failure]]:
-    """Decode the items at `positions`; unreadable ones become failures (or an error when strict)."""
+def read_batch(dataset: Dataset, positions: list[int], strict: bool,
+               side: int | None = None) -> tuple[list[int], list, list[Failure]]:
+    """Decode the items at `positions` (at a reduced scale where the source can and `side` allows, see
+    `Dataset.reader`); unreadable ones become failures (or an error when strict)."""
+    read = dataset.reader(side)
     kept, images, failures = [], [], []
     for pos in positions:
         try:
-            images.append(dataset.read(pos))
+            images.append(read(pos))
             kept.append(pos)
         except UnreadableImage as exc:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
@@ -85,9 +92,9 @@ def _producer(dataset, backbone, plan, strict, out: queue.Queue, stop: threading
     """Background thread: decode and preprocess batches ahead of the forward pass."""
     try:
         for shard, positions in plan:
-            kept, images, failures = read_batch(dataset, positions, strict)
+            kept, images, failures = read_batch(dataset, positions, strict, backbone.resolution)
             pixels = preprocess_images(images, backbone) if images else None
-            item = _Batch(shard, kept, pixels, failures)
+            item = _Batch(shard, kept, pixels, failures, [image_hashes(img) for img in images])
             while not stop.is_set():
                 try:
                     out.put(item, timeout=0.1)
@@ -170,6 +177,7 @@ def extract(
                 if fut is not None:
                     acc.embeddings.append(fut.result())
                     acc.index += batch.positions
+                    acc.hashes += batch.hashes
                 acc.seen += len(batch.positions) + len(batch.failures)
                 computed += len(batch.positions) + len(batch.failures)
                 bar.update(task, advance=len(batch.positions) + len(batch.failures),
@@ -177,7 +185,7 @@ def extract(
                 start, stop = bounds[batch.shard]
                 if acc.seen == stop - start:
                     path = shard_path(shard_dir, batch.shard)
-                    write_shard(path, start, stop, acc.index, acc.embeddings, acc.failures, dim)
+                    write_shard(path, start, stop, acc.index, acc.embeddings, acc.failures, dim, acc.hashes)
                     done[batch.shard] = load_shard(path, start, stop, dim)
                     del pending[batch.shard]
 
@@ -229,6 +237,7 @@ class _Shard:
     index: list[int] = field(default_factory=list)
     embeddings: list[np.ndarray] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    hashes: list[Hashes] = field(default_factory=list)
     seen: int = 0
 
 
@@ -247,6 +256,7 @@ def _assemble(done: dict, n_shards: int, dim: int, prec: str, dev: torch.device,
     index = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     emb = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, dim), np.float32)
     failures = [f for p in parts for f in p[2]]
+    hashes = None if any(p[3] is None for p in parts) else [h for p in parts for h in p[3]]
     return Extraction(
         embeddings=np.ascontiguousarray(emb, dtype=np.float32),
         index=index.astype(np.int64),
@@ -255,6 +265,8 @@ def _assemble(done: dict, n_shards: int, dim: int, prec: str, dev: torch.device,
         device=str(dev),
         seconds=seconds,
         images_per_s=computed / seconds if seconds > 0 and computed else 0.0,
+        pixel_hashes=None if hashes is None else [h for h, _ in hashes],
+        perceptual_hashes=None if hashes is None else [p for _, p in hashes],
     )
 
 

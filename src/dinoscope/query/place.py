@@ -81,7 +81,7 @@ def _embed(model: RunModel, dataset, progress: bool) -> tuple[np.ndarray, list[i
         task = bar.add_task("embedding", total=len(dataset))
         for start in range(0, len(dataset), _BATCH):
             rows, images, failures = read_batch(dataset, list(range(start, min(start + _BATCH, len(dataset)))),
-                                                strict=False)
+                                                strict=False, side=model.backbone.resolution)
             for row, _, reason in failures:
                 warn(f"skipped {dataset.origins[row]}: {reason}")
             if images:

@@ -91,7 +91,7 @@ def load_saved_dataset(folder: Path, columns: Columns = Columns()) -> Dataset:
     images = table.column(image)
     stamps = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
     return _dataset(folder, table.num_rows, table, image, label, ident,
-                    lambda row, ident_: _decode(images[row].as_py(), image, ident_), names,
+                    lambda row, ident_, side=None: _decode(images[row].as_py(), image, ident_, side), names,
                     ["saved", str(folder.resolve()), stamps])
 
 
@@ -113,7 +113,7 @@ def _columns(where: Path, schema: pa.Schema, columns: Columns) -> tuple[str, str
 def _dataset(where: Path, n: int, side: pa.Table | None, image: str, label: str | None, ident: str | None,
              read_row, class_names: list[str] | None, stamp: list) -> Dataset:
     """The Dataset over a table's rows: labels (class names where the table has them) and ids from the side
-    columns, images read by `read_row(row, id)`."""
+    columns, images read by `read_row(row, id, side=None)` (`side`: see `folder.decode`)."""
     if n == 0:
         raise DinoscopeError(f"{where} has no rows; give a table with at least one image")
     labels = _texts(side.column(label)) if label else None
@@ -134,18 +134,19 @@ def _dataset(where: Path, n: int, side: pa.Table | None, image: str, label: str 
         splits=None,
         fingerprint=fingerprint([*stamp, image, label, ident]),
         read=lambda i: read_row(i, ids[i]),
+        read_small=lambda i, side: read_row(i, ids[i], side),
         classes=sorted(set(labels) - {None}) if labels else None,
     )
 
 
-def _decode(value, column: str, ident: str) -> np.ndarray:
+def _decode(value, column: str, ident: str, side: int | None = None) -> np.ndarray:
     """One cell of an image column (bytes, or a {bytes, path} struct) decoded; empty cells are unreadable."""
     from .folder import decode
 
     data = value.get("bytes") if isinstance(value, dict) else value
     if not data:
         raise UnreadableImage(f"{ident}: no image bytes in column {column!r} (null or empty)")
-    return decode(io.BytesIO(data), ident)
+    return decode(io.BytesIO(data), ident, side)
 
 
 def _texts(column: pa.ChunkedArray) -> list[str | None]:
@@ -164,11 +165,11 @@ class _RowGroups:
         self.lock = threading.Lock()
         self.group, self.values = -1, None
 
-    def image(self, row: int, ident: str) -> np.ndarray:
+    def image(self, row: int, ident: str, side: int | None = None) -> np.ndarray:
         group = int(np.searchsorted(self.starts, row, side="right") - 1)
         with self.lock:
             if group != self.group:
                 table = self.parquet.read_row_group(group, columns=[self.column])
                 self.group, self.values = group, table.column(self.column).combine_chunks()
             value = self.values[row - int(self.starts[group])].as_py()
-        return _decode(value, self.column, ident)
+        return _decode(value, self.column, ident, side)
