@@ -1,18 +1,21 @@
-"""dinoscope's analyses on digits with planted truth, beside FiftyOne Brain's methods on the same vectors.
+"""dinoscope's analyses on two real sets with planted truth, beside FiftyOne Brain's methods on the same vectors.
 
-scikit-learn's 1,797 digits (upscaled to 64 px) get planted: near-duplicate copies of 5% of the images
-(resized down and up, re-compressed as JPEG, or cropped by one pixel on one side), labels flipped on another 5%, and
+scikit-learn's 1,797 digits and 3,000 Fashion-MNIST images (both upscaled to 64 px) get planted: near-duplicate
+copies of 5% of the images (resized down and up, re-compressed as JPEG at quality 55-65, shifted by one pixel,
+cropped by one pixel on one side, or brightened / darkened by 20%), labels flipped on another 5%, and
 3% out-of-distribution images (uniform noise, letters drawn with PIL, crops of scikit-learn's sample photos).
 They are embedded two ways, both offline: raw pixels, and a random-weight DINO ViT-S/16 at 32 px input (no trained
 weights ship with a dependency, so its figures say how the method behaves on a weak representation).
 
-Figures: near-duplicate pair precision/recall (planted copy <-> original) of our connected components and of
-FiftyOne's greedy `find_duplicates` at the same cosine thresholds; outlier AUROC of our k-th neighbour distance
+Figures: duplicate pair precision/recall (planted copy <-> original, every pair of a reported group counted) of
+dinoscope's detector (exact / perceptual-hash / semantic pairs, thresholds set from the data), per kind and per
+planted transformation, beside its former fixed cosine threshold and FiftyOne's greedy `find_duplicates` at the
+same cosine thresholds; outlier AUROC of our k-th neighbour distance
 and LOF against FiftyOne's uniqueness (weights 0.6/0.3/0.1 over the 3 nearest distances, scaled to [0, 1]);
 label-issue average precision for the flipped labels; NMI/ARI of HDBSCAN (5-D UMAP) and k-means on the clean
 digits beside k-means on raw pixels (the floor); search recall of the approximate index.
 
-    python benchmarks/analysis.py                     # both representations, ~1 minute on 2 cores
+    python benchmarks/analysis.py                     # both sets, both representations, ~4 minutes on 2 cores
     python benchmarks/analysis.py --search-n 300000   # a bigger synthetic set for the approximate index
     python benchmarks/analysis.py --features pixels --cluster-n 70000  # + clustering time/quality on Fashion-MNIST
 """
@@ -30,9 +33,13 @@ from sklearn.datasets import load_digits, load_sample_images
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from dinoscope.analysis import (
+    KINDS as DUPLICATE_KINDS,
+)
+from dinoscope.analysis import (
     SimilarityIndex,
     analyze,
     cluster_agreement,
+    duplicate_pairs,
     group_labels,
     hdbscan_clusters,
     kmeans_clusters,
@@ -50,7 +57,9 @@ from dinoscope.sources.memory import in_memory
 from _common import add_fashion_mnist, add_seed, load_fashion_mnist, make_parser, timed
 
 SIZE = 64
-THRESHOLDS = (0.95, 0.99, 0.995, 0.996, 0.997, 0.998, 0.999)
+THRESHOLDS = (0.99, 0.997, 0.999)
+KINDS = ("resize", "jpeg", "shift", "crop", "brightness")  # the planted transformations, in turn
+FASHION_N = 3000
 
 
 def digit_images(size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -61,16 +70,31 @@ def digit_images(size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(np.stack(up)[..., None], 3, axis=-1), bunch.target
 
 
+def fashion_images(folder: Path, n: int, seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """n Fashion-MNIST images as (n, size, size, 3) uint8, upscaled bicubically, and their labels."""
+    X, y = load_fashion_mnist(folder, n, seed)
+    grey = X.reshape(-1, 28, 28).astype(np.uint8)
+    up = [np.asarray(Image.fromarray(g).resize((size, size), Image.Resampling.BICUBIC)) for g in grey]
+    return np.repeat(np.stack(up)[..., None], 3, axis=-1), y.astype(np.int64)
+
+
 def near_copy(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """A resized (down and up), JPEG re-compressed or slightly cropped copy of a (size, size, 3) image."""
+    """A resized (down and up), JPEG re-compressed, one-pixel shifted, slightly cropped or brightened copy of a
+    (size, size, 3) image."""
     img = Image.fromarray(image)
     if kind == "resize":
         small = int(rng.integers(36, 49))
         return np.asarray(img.resize((small, small), Image.Resampling.BILINEAR).resize((SIZE, SIZE)))
     if kind == "jpeg":
         buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=int(rng.integers(40, 75)))
+        img.save(buf, format="JPEG", quality=int(rng.integers(55, 66)))
         return np.asarray(Image.open(buf).convert("RGB"))
+    if kind == "shift":  # by one pixel, the edge repeated into the gap
+        dy, dx = ((0, 1), (1, 0), (0, -1), (-1, 0))[rng.integers(0, 4)]
+        padded = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        return padded[1 + dy:1 + dy + SIZE, 1 + dx:1 + dx + SIZE]
+    if kind == "brightness":
+        return np.clip(image * float(rng.choice([0.8, 1.2])), 0, 255).astype(np.uint8)
     left, top, right, bottom = np.eye(4, dtype=int)[rng.integers(0, 4)]  # one pixel off one side
     return np.asarray(img.crop((left, top, SIZE - right, SIZE - bottom)).resize((SIZE, SIZE)))
 
@@ -94,15 +118,17 @@ def ood_images(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack(out)
 
 
-def planted(seed: int, dup_frac: float = 0.05, flip_frac: float = 0.05, ood_frac: float = 0.03) -> dict:
-    """Digits plus planted copies, flipped labels and OOD images, with the truth about each."""
+def planted(seed: int, dup_frac: float = 0.05, flip_frac: float = 0.05, ood_frac: float = 0.03,
+            base: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """A set (digits unless `base` gives images and labels) plus planted copies, flipped labels and OOD images,
+    with the truth about each."""
     rng = np.random.default_rng(seed)
-    images, truth = digit_images()
+    images, truth = base if base is not None else digit_images()
     n = len(images)
     chosen = rng.permutation(n)
     originals = np.sort(chosen[:int(dup_frac * n)])
     flipped = np.sort(chosen[int(dup_frac * n):int((dup_frac + flip_frac) * n)])
-    copies = np.stack([near_copy(images[i], ("resize", "jpeg", "crop")[j % 3], rng) for j, i in enumerate(originals)])
+    copies = np.stack([near_copy(images[i], KINDS[j % len(KINDS)], rng) for j, i in enumerate(originals)])
     ood = ood_images(int(ood_frac * n), rng)
     given = truth.copy()
     given[flipped] = (truth[flipped] + rng.integers(1, 10, len(flipped))) % 10
@@ -116,6 +142,7 @@ def planted(seed: int, dup_frac: float = 0.05, flip_frac: float = 0.05, ood_frac
         "is_flipped": np.isin(np.arange(n_all), flipped),
         "is_ood": np.arange(n_all) >= n + len(copies),
         "dup_pairs": dup_pairs,
+        "dup_kind": {(int(o), n + j): KINDS[j % len(KINDS)] for j, o in enumerate(originals)},
         "n_digits": n,
         "clean_truth": truth,
     }
@@ -173,13 +200,33 @@ def fiftyone_uniqueness(graph: KNNGraph) -> np.ndarray:
     return score / score.max()
 
 
-def duplicate_rows(graph: KNNGraph, truth: set[tuple[int, int]]) -> list[tuple[str, str]]:
-    """Pair precision/recall of ours and FiftyOne's at each threshold."""
-    rows = []
+def duplicate_rows(vectors: np.ndarray, graph: KNNGraph, data: dict) -> list[tuple[str, str]]:
+    """Pair precision/recall of the detector (overall, per kind, per planted transformation), of its former fixed
+    cosine threshold and of FiftyOne's at each threshold."""
+    from dinoscope.hashing import image_hashes
+
+    truth = data["dup_pairs"]
+    hashes, seconds = timed(lambda: [image_hashes(x) for x in data["images"]])
+    (pairs, kinds, _), search = timed(lambda: duplicate_pairs(vectors, graph, [h for h, _ in hashes],
+                                                              [p for _, p in hashes]))
+    found = group_pairs(group_labels(pairs, len(graph)))
+    p, r = pair_scores(found, truth)
+    rows = [("image hashes (exact + perceptual) ms/image; duplicate search s", f"{seconds / len(hashes) * 1e3:.2f}; "
+             f"{search:.2f}"),
+            ("duplicates P/R: dinoscope, set from the data (all kinds)", f"{p:.3f}/{r:.3f} ({len(found)} pairs)")]
+    by_kind = []
+    for k, name in enumerate(DUPLICATE_KINDS):
+        mine = {tuple(x) for x in pairs[kinds == k].tolist()}
+        by_kind.append(f"{name} {len(mine & truth)}/{len(mine)}")
+    rows.append(("  pairs by kind: true/found", ", ".join(by_kind)))
+    per = [f"{t} {sum(1 for q, s in data['dup_kind'].items() if s == t and q in found)}/"
+           f"{sum(1 for s in data['dup_kind'].values() if s == t)}" for t in KINDS]
+    rows.append(("  planted copies found, per transformation", ", ".join(per)))
     for t in THRESHOLDS:
         p, r = pair_scores(group_pairs(group_labels(similar_pairs(graph, t), len(graph))), truth)
         fp, fr = pair_scores(fiftyone_duplicates(graph, t), truth)
-        rows.append((f"near-dup P/R @ sim>={t:.3f}: dinoscope | FiftyOne", f"{p:.3f}/{r:.3f} | {fp:.3f}/{fr:.3f}"))
+        rows.append((f"near-dup P/R @ sim>={t:.3f}: former fixed threshold | FiftyOne",
+                     f"{p:.3f}/{r:.3f} | {fp:.3f}/{fr:.3f}"))
     return rows
 
 
@@ -222,7 +269,7 @@ def bench_features(data: dict, features: str, seed: int) -> list[tuple[str, str]
     vectors, seconds = timed(lambda: embed(data["images"], features))
     rows = [("embedding seconds", f"{seconds:.1f}")]
     graph = knn_graph(vectors, k=60)
-    rows += duplicate_rows(graph, data["dup_pairs"])
+    rows += duplicate_rows(vectors, graph, data)
     ood = data["is_ood"]
     for name, score in (("dinoscope 5th-neighbour distance", kth_neighbor_distance(graph, 5)),
                         ("dinoscope LOF k=20", local_outlier_factor(graph, 20)),
@@ -285,16 +332,21 @@ def main() -> None:
     parser.add_argument("--features", nargs="+", default=["pixels", "vit-random"], choices=["pixels", "vit-random"])
     parser.add_argument("--search-n", type=int, default=100_000)
     parser.add_argument("--search-dim", type=int, default=384)
+    parser.add_argument("--sets", nargs="+", default=["digits", "fashion-mnist"], choices=["digits", "fashion-mnist"])
     parser.add_argument("--cluster-n", type=int, default=0, help="Fashion-MNIST images to cluster (0: skip)")
-    add_fashion_mnist(parser, "Fashion-MNIST's idx .gz files (--cluster-n)", Path("/usr/share/datasets/fashion-mnist"))
+    add_fashion_mnist(parser, "Fashion-MNIST's idx .gz files (--sets, --cluster-n)",
+                      Path("/usr/share/datasets/fashion-mnist"))
     add_seed(parser)
     args = parser.parse_args()
-    data = planted(args.seed)
-    rows = [(f"planted set: {len(data['images'])} images, {len(data['dup_pairs'])} copies, "
-             f"{data['is_flipped'].sum()} flipped labels, {data['is_ood'].sum()} OOD", "")]
-    for features in args.features:
-        rows.append((f"features: {features}", ""))
-        rows += bench_features(data, features, args.seed)
+    rows = []
+    for name in args.sets:
+        base = fashion_images(args.fashion_mnist, FASHION_N, args.seed) if name == "fashion-mnist" else None
+        data = planted(args.seed, base=base)
+        rows.append((f"{name}: {len(data['images'])} images, {len(data['dup_pairs'])} planted copies, "
+                     f"{data['is_flipped'].sum()} flipped labels, {data['is_ood'].sum()} OOD", ""))
+        for features in args.features:
+            rows.append((f"{name}, features: {features}", ""))
+            rows += bench_features(data, features, args.seed)
     if args.cluster_n:
         rows.append(("clusters at scale", ""))
         rows += cluster_scale_rows(args.fashion_mnist, args.cluster_n, args.seed)

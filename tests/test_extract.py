@@ -19,6 +19,7 @@ from dinoscope.embed.extract import extract
 from dinoscope.embed.shards import shard_path
 from dinoscope.embed.transforms import preprocess
 from dinoscope.errors import DinoscopeError
+from dinoscope.hashing import image_hashes
 from dinoscope.sources.base import Dataset, UnreadableImage
 
 N = 40
@@ -78,6 +79,7 @@ def same(a, b):
     assert a.embeddings.tobytes() == b.embeddings.tobytes()
     assert a.index.tobytes() == b.index.tobytes()
     assert a.failures == b.failures
+    assert a.pixel_hashes == b.pixel_hashes and a.perceptual_hashes == b.perceptual_hashes  # resumed shards keep them
 
 
 def test_shapes_index_and_failures(tmp_path, images, backbone):
@@ -88,6 +90,9 @@ def test_shapes_index_and_failures(tmp_path, images, backbone):
     assert res.precision == "fp32" and res.device == "cpu" and res.images_per_s > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"shard-{s:05d}.npz" for s in range(5)]
     assert np.isfinite(res.embeddings).all() and res.embeddings.std(0).mean() > 0
+    kept = [images[i] for i in res.index]  # one exact and one perceptual hash per embedding, from the decoded image
+    assert res.pixel_hashes == [image_hashes(x)[0] for x in kept] and len(set(res.pixel_hashes)) == N - 1
+    assert res.perceptual_hashes == [image_hashes(x)[1] for x in kept] and None not in res.perceptual_hashes
 
 
 def test_deterministic_across_runs(tmp_path, images, backbone):

@@ -36,7 +36,7 @@ def test_full_run_writes_every_artifact(digits_run):
     assert not list(digits_run.rglob("*.tmp"))
 
     table = pq.read_table(digits_run / "embeddings.parquet")
-    assert table.column_names == ["id", "source", "label", "split", "embedding"]
+    assert table.column_names == ["id", "source", "label", "split", "embedding", "pixel_hash", "perceptual_hash"]
     assert str(table.schema.field("embedding").type) == "fixed_size_list<element: float>[384]"
     result = load_run(digits_run)
     assert len(set(result.embeddings.ids)) == FAST["limit"]

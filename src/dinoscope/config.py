@@ -89,8 +89,9 @@ class AnalysisSettings(_Strict):
 
     n_clusters: int | None = Field(None, ge=2, description="k-means k (the number of labels, else 10, when not "
                                                            "given).")
-    duplicate_threshold: float = Field(0.997, gt=0, le=1, description="Cosine similarity above which images are "
-                                                                      "near-duplicates.")
+    duplicate_threshold: float | None = Field(None, gt=0, le=1, description="A fixed cosine similarity above which "
+                                              "images are semantic duplicates, instead of the test set from the data "
+                                              "(a pair far closer than both images' ordinary neighbours).")
     top: int = Field(24, ge=1, description="How many outliers / label issues the report shows.")
 
 

@@ -63,11 +63,11 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     t0 = time.perf_counter()
     extra: dict = {"source": dataset.name, "n_items": len(dataset)}
     if dataset.is_embedded:
-        vectors, index, failures = dataset.embeddings, np.arange(len(dataset)), []
+        vectors, index, failures, hashes = dataset.embeddings, np.arange(len(dataset)), [], (None, None)
         extra.update(model=None, random_weights=False, precision=None)
         say("extract", f"{len(dataset)} precomputed vectors of dimension {vectors.shape[1]} (no backbone)")
     else:
-        vectors, index, failures, info = _embed_images(run, dataset, settings, key, progress)
+        vectors, index, failures, hashes, info = _embed_images(run, dataset, settings, key, progress)
         extra.update(info)
     if len(index) == 0:
         raise DinoscopeError(f"no image of '{src.source}' could be read; see the warnings above")
@@ -76,7 +76,7 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     artifacts.write_embeddings(
         run.file(artifacts.EMBEDDINGS),
         artifacts.Embeddings(pick(dataset.ids), pick(dataset.origins), pick(dataset.labels),
-                             pick(dataset.splits), np.asarray(vectors, np.float32)),
+                             pick(dataset.splits), np.asarray(vectors, np.float32), *hashes),
     )
     shutil.rmtree(run.file(artifacts.SHARDS), ignore_errors=True)
     run.manifest["random_weights"] = bool(extra.get("random_weights"))
@@ -120,7 +120,7 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
         "device": res.device,
         "images_per_s": round(res.images_per_s, 2),
     }
-    return res.embeddings, res.index, res.failures, info
+    return res.embeddings, res.index, res.failures, (res.pixel_hashes, res.perceptual_hashes), info
 
 
 def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
@@ -274,6 +274,7 @@ def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     t0 = time.perf_counter()
     read = image_reader(settings, emb.ids)
     columns, summary = analyze(emb.vectors, emb.ids, emb.labels, emb.splits, graph, read=read,
+                               pixel_hashes=emb.pixel_hashes, perceptual_hashes=emb.perceptual_hashes,
                                n_clusters=an.n_clusters, duplicate_threshold=an.duplicate_threshold, top=an.top,
                                seed=settings.seed)
     artifacts.write_table(run.file(artifacts.ANALYSIS), {"id": emb.ids, **columns})
@@ -281,8 +282,9 @@ def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     write_json(run.file(artifacts.FINDINGS), summary)
     run.mark_done("analyze", key, time.perf_counter() - t0, [artifacts.ANALYSIS, artifacts.FINDINGS])
     dup = summary["duplicates"]
-    say("analyze", f"{summary['hdbscan']['n_clusters']} clusters, {dup['n_groups']} near-duplicate groups, "
-        f"{dup['n_cross_split_pairs']} cross-split pairs")
+    kinds = ", ".join(f"{n} {k}" for k, n in dup["n_pairs"].items() if n)
+    say("analyze", f"{summary['hdbscan']['n_clusters']} clusters, {dup['n_groups']} duplicate groups"
+        f"{f' ({kinds} pairs)' if kinds else ''}, {dup['n_cross_split_pairs']} cross-split pairs")
     return True
 
 

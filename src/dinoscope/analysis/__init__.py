@@ -23,14 +23,19 @@ from .clusters import (
 )
 from .duplicates import (
     DEFAULT_THRESHOLD,
+    KINDS,
     cross_split_pairs,
+    duplicate_columns,
+    duplicate_pairs,
     file_hashes,
     first_member_of,
     group_labels,
     groups_as_ids,
     hash_pairs,
     near_duplicate_groups,
+    perceptual_pairs,
     pixel_hashes,
+    semantic_pairs,
     similar_pairs,
 )
 from .label_issues import label_issues, neighbor_label_probs
@@ -38,7 +43,7 @@ from .outliers import kth_neighbor_distance, local_outlier_factor
 from .similarity import SimilarityIndex, exact_top_k, read_image
 
 COLUMNS = ("cluster", "kmeans_cluster", "outlier_score", "lof_score", "duplicate_group", "duplicate_of",
-           "exact_duplicate_of", "label_issue_score", "suggested_label")
+           "duplicate_kind", "duplicate_score", "exact_duplicate_of", "label_issue_score", "suggested_label")
 
 
 def top_indices(scores: np.ndarray, n: int) -> np.ndarray:
@@ -82,16 +87,28 @@ def _clusters_summary(vectors: np.ndarray, clusters: np.ndarray, labels, ids, n_
     return out
 
 
+def _image_hashes(read: Callable[[int], np.ndarray], n: int) -> tuple[list[str], list[bytes | None]]:
+    """Exact and perceptual hash of every image, reading each once (runs whose extraction kept none)."""
+    from ..hashing import image_hashes
+
+    both = [image_hashes(np.asarray(read(i))) for i in range(n)]
+    return [b[0] for b in both], [b[1] for b in both]
+
+
 def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None] | None,
             splits: Sequence[str | None] | None, graph: KNNGraph, *, read: Callable[[int], np.ndarray] | None = None,
+            pixel_hashes: Sequence[str] | None = None, perceptual_hashes: Sequence[bytes | None] | None = None,
             n_clusters: int | None = None, min_cluster_size: int | None = None, cluster_dims: int = 5,
-            outlier_k: int = 5, lof_k: int = 50, duplicate_threshold: float = DEFAULT_THRESHOLD,
+            outlier_k: int = 5, lof_k: int = 50, duplicate_threshold: float | None = None,
             label_k: int = 20, top: int = 20, n_medoids: int = 5, max_listed: int = 1000,
             seed: int = 0) -> tuple[dict[str, np.ndarray | list], dict[str, Any]]:
     """Run every analysis on the embeddings and their shared (cosine) kNN graph: (columns, one row per image; summary).
 
-    `read(i)` (the source's image reader) enables exact duplicates by pixel hash; neighbour counts larger than
-    the graph holds are capped to it; `max_listed` caps the duplicate groups and leak pairs listed in the summary.
+    Exact and perceptual duplicates need the images' hashes (`dinoscope.hashing.image_hashes`, kept by extraction);
+    without them, `read(i)` (the source's image reader) computes them here, and with neither only semantic
+    duplicates are found. `duplicate_threshold` replaces the semantic test set from the data by a fixed cosine
+    similarity. Neighbour counts larger than the graph holds are capped to it; `max_listed` caps the duplicate
+    groups and leak pairs listed in the summary.
     """
     X = as_points(vectors, "vectors")
     ids = list(ids)
@@ -110,10 +127,14 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     outlier_k, lof_k, label_k = min(outlier_k, graph.k), min(lof_k, graph.k), min(label_k, graph.k)
     outlier = timer("outliers", lambda: kth_neighbor_distance(graph, outlier_k))
     lof = timer("lof", lambda: local_outlier_factor(graph, lof_k))
-    pairs = timer("near_duplicates", lambda: similar_pairs(graph, duplicate_threshold))
-    dup_group = group_labels(pairs, n)
-    exact_pairs = timer("exact_duplicates", lambda: hash_pairs(pixel_hashes(read, n))) if read else None
-    exact_group = None if exact_pairs is None else group_labels(exact_pairs, n)
+    _check_rows(graph, X, pixel_hashes=pixel_hashes, perceptual_hashes=perceptual_hashes)
+    if pixel_hashes is None and read is not None:
+        pixel_hashes, perceptual_hashes = timer("image_hashes", lambda: _image_hashes(read, n))
+    pairs, kinds, scores = timer("near_duplicates", lambda: duplicate_pairs(
+        X, graph, pixel_hashes, perceptual_hashes, duplicate_threshold))
+    duplicates = duplicate_columns(pairs, kinds, scores, ids)
+    dup_group = duplicates["duplicate_group"]
+    exact_group = None if pixel_hashes is None else group_labels(pairs[kinds == 0], n)
     if n_classes >= 2:  # one class leaves nothing to confuse it with
         issue, suggested = timer("label_issues", lambda: label_issues(graph, labels, label_k))
     else:
@@ -124,16 +145,14 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
         "kmeans_cluster": kmeans_cluster,
         "outlier_score": outlier,
         "lof_score": lof,
-        "duplicate_group": dup_group,
-        "duplicate_of": first_member_of(dup_group, ids),
+        **duplicates,
         "exact_duplicate_of": first_member_of(exact_group, ids) if exact_group is not None else [None] * n,
         "label_issue_score": issue,
         "suggested_label": suggested,
     }
     leak_pairs = np.zeros((0, 2), np.int64)
     if splits is not None:
-        both = pairs if exact_pairs is None else np.vstack([pairs, np.sort(exact_pairs, axis=1)])
-        leak_pairs = np.unique(cross_split_pairs(both, splits), axis=0).reshape(-1, 2)
+        leak_pairs = np.unique(cross_split_pairs(pairs, splits), axis=0).reshape(-1, 2)
     summary = {
         "n": n,
         "hdbscan": {**_clusters_summary(X, cluster, labels, ids, n_medoids), "min_cluster_size": size,
@@ -142,7 +161,14 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
         "outliers": {"k": outlier_k, "lof_k": lof_k, "top": [ids[i] for i in top_indices(outlier, top)],
                      "top_lof": [ids[i] for i in top_indices(lof, top)]},
         "duplicates": {
+            "method": "semantic by cosine threshold" if duplicate_threshold is not None else "set from the data",
             "threshold": duplicate_threshold,
+            "kinds": [k for i, k in enumerate(KINDS) if (i == 0 and pixel_hashes is not None)
+                      or (i == 1 and perceptual_hashes is not None) or i == 2],
+            "n_pairs": {k: int((kinds == i).sum()) for i, k in enumerate(KINDS)},
+            "n_images_by_kind": {k: sum(x == k for x in duplicates["duplicate_kind"]) for k in KINDS},
+            "note": None if perceptual_hashes is not None else "no image hashes (vectors only): semantic duplicates "
+                                                              "only",
             "n_groups": int(dup_group.max() + 1),
             "n_images": int((dup_group >= 0).sum()),
             "groups": groups_as_ids(dup_group, ids)[:max_listed],
@@ -160,8 +186,9 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     return columns, summary
 
 
-__all__ = ["COLUMNS", "DEFAULT_THRESHOLD", "SimilarityIndex", "analyze", "cluster_agreement", "cross_split_pairs",
-           "default_min_cluster_size", "exact_top_k", "file_hashes", "first_member_of", "group_labels",
-           "groups_as_ids", "hash_pairs", "hdbscan_clusters", "kmeans_clusters", "kth_neighbor_distance",
-           "label_issues", "local_outlier_factor", "medoids", "near_duplicate_groups", "neighbor_label_probs",
-           "pixel_hashes", "read_image", "reduce_for_clustering", "similar_pairs", "top_indices"]
+__all__ = ["COLUMNS", "DEFAULT_THRESHOLD", "KINDS", "SimilarityIndex", "analyze", "cluster_agreement",
+           "cross_split_pairs", "default_min_cluster_size", "duplicate_columns", "duplicate_pairs", "exact_top_k",
+           "file_hashes", "first_member_of", "group_labels", "groups_as_ids", "hash_pairs", "hdbscan_clusters",
+           "kmeans_clusters", "kth_neighbor_distance", "label_issues", "local_outlier_factor", "medoids",
+           "near_duplicate_groups", "neighbor_label_probs", "perceptual_pairs", "pixel_hashes", "read_image",
+           "reduce_for_clustering", "semantic_pairs", "similar_pairs", "top_indices"]

@@ -136,10 +136,14 @@ def _analysis_sections(run: RunDir, a: dict) -> list[str]:
               f"<p>Scored by the distance to the {out['k']}-th neighbour (and LOF over {out['lof_k']}); "
               f"the most outlying first: {escape(', '.join(out['top'][:10]))}.</p>", img("outliers")]
     dup = a["duplicates"]
+    found = ", ".join(f"{n} {k}" for k, n in (dup.get("n_pairs") or {}).items() if n) or "none"
+    test = (f"cosine similarity at least {dup['threshold']}" if dup.get("threshold") is not None else
+            "a pair far closer than both images' ordinary neighbours")
     parts += ["<h2>Near-duplicates</h2>",
-              f"<p>{dup['n_groups']} groups ({dup['n_images']} images) above cosine similarity "
-              f"{dup['threshold']}; {len(dup.get('exact_groups') or [])} groups of pixel-identical images; "
-              f"<b>{dup['n_cross_split_pairs']}</b> pairs that cross splits (train/test leaks).</p>",
+              f"<p>{dup['n_groups']} groups ({dup['n_images']} images); pairs by kind: {escape(found)} "
+              f"(exact: same pixels; perceptual: image hashes; semantic: embeddings, {escape(test)}). "
+              + (f"{escape(dup['note'])}. " if dup.get("note") else "")
+              + f"<b>{dup['n_cross_split_pairs']}</b> pairs cross splits (train/test leaks).</p>",
               img("duplicates")]
     issues = a.get("label_issues")
     if issues:

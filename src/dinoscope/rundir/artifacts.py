@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from ..errors import DinoscopeError
 from .directory import RunDir, atomic_path
 
-EMBEDDINGS = "embeddings.parquet"  # id, source, label, split, embedding
+EMBEDDINGS = "embeddings.parquet"  # id, source, label, split, embedding, pixel_hash, perceptual_hash
 NEIGHBORS = "neighbors.npz"  # the shared kNN graph
 MAPS = "maps.parquet"  # id, <map>_x, <map>_y
 METRICS = "metrics.json"  # faithfulness per map, timings
@@ -51,6 +51,8 @@ class Embeddings:
     labels: list[str | None] | None
     splits: list[str | None] | None
     vectors: np.ndarray  # (n, d) float32
+    pixel_hashes: list[str] | None = None  # exact content hash per image (None: precomputed vectors, older runs)
+    perceptual_hashes: list[bytes | None] | None = None  # perceptual hash per image, None for near-flat images
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -68,10 +70,14 @@ def item_columns(emb: Embeddings) -> dict[str, pa.Array]:
 
 
 def write_embeddings(path: Path, emb: Embeddings) -> None:
-    """embeddings.parquet: id, source, label, split, embedding (fixed_size_list<float32>)."""
+    """embeddings.parquet: id, source, label, split, embedding (fixed_size_list<float32>), and the images' hashes
+    for duplicates when extraction computed them (pixel_hash string, perceptual_hash binary, null when flat)."""
     d = emb.vectors.shape[1]
     flat = pa.array(np.ascontiguousarray(emb.vectors, dtype=np.float32).reshape(-1))
     columns = {**item_columns(emb), "embedding": pa.FixedSizeListArray.from_arrays(flat, d)}
+    if emb.pixel_hashes is not None and emb.perceptual_hashes is not None:
+        columns["pixel_hash"] = pa.array(emb.pixel_hashes, pa.string())
+        columns["perceptual_hash"] = pa.array(emb.perceptual_hashes, pa.binary())
     with atomic_path(path) as tmp:
         pq.write_table(pa.table(columns), tmp)
 
@@ -86,12 +92,15 @@ def read_embeddings(path: Path) -> Embeddings:
     vectors = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, d)
     labels = table.column("label").to_pylist()
     splits = table.column("split").to_pylist()
+    hashed = "pixel_hash" in table.column_names and "perceptual_hash" in table.column_names
     return Embeddings(
         ids=table.column("id").to_pylist(),
         origins=table.column("source").to_pylist(),
         labels=None if all(x is None for x in labels) else labels,
         splits=None if all(x is None for x in splits) else splits,
         vectors=vectors,
+        pixel_hashes=table.column("pixel_hash").to_pylist() if hashed else None,
+        perceptual_hashes=table.column("perceptual_hash").to_pylist() if hashed else None,
     )
 
 

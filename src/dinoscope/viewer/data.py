@@ -128,7 +128,10 @@ def _read_analysis(run: RunDir) -> dict[str, list | np.ndarray]:
             continue
         col = table.column(name)
         numeric = pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)
-        out[name] = col.to_numpy() if numeric and col.null_count == 0 else col.to_pylist()
+        if pa.types.is_floating(col.type):
+            out[name] = col.to_numpy()  # missing scores (nulls) become NaN
+        else:
+            out[name] = col.to_numpy() if numeric and col.null_count == 0 else col.to_pylist()
     return out
 
 

@@ -1,0 +1,133 @@
+"""Duplicates of each kind on small planted data: exact copies, re-encoded / shifted / brightened copies that only
+the perceptual hash finds, semantic copies that only the embedding finds, and flat images that must not pair."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dinoscope.analysis import KINDS, analyze, duplicate_columns, duplicate_pairs, perceptual_pairs, semantic_pairs
+from dinoscope.analysis.duplicates import hash_neighbors, standout_pairs
+from dinoscope.hashing import PERCEPTUAL_HASH_BYTES, image_hashes, perceptual_hash
+from dinoscope.neighbors import knn_graph
+from dinoscope.rundir import artifacts
+
+_spec = importlib.util.spec_from_file_location("bench_analysis", Path(__file__).parents[1] / "benchmarks/analysis.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """300 digits (64 px) and 20 copies of them: JPEG q60, one-pixel shift, resize round trip, brightness."""
+    images, _ = bench.digit_images()
+    images = images[:300]
+    rng = np.random.default_rng(3)
+    originals = rng.choice(len(images), 20, replace=False)
+    copies = [bench.near_copy(images[i], bench.KINDS[j % len(bench.KINDS)], rng) for j, i in enumerate(originals)]
+    truth = {(int(o), 300 + j) for j, o in enumerate(originals)}
+    return np.concatenate([images, np.stack(copies)]), truth
+
+
+def _hashes(images):
+    both = [image_hashes(x) for x in images]
+    return [b[0] for b in both], [b[1] for b in both]
+
+
+def _found(pairs, kinds, kind):
+    return {tuple(p) for p in pairs[kinds == KINDS.index(kind)].tolist()}
+
+
+def test_perceptual_copies_found_when_the_embedding_says_nothing(planted):
+    images, truth = planted
+    noise = np.random.default_rng(0).normal(size=(len(images), 32)).astype(np.float32)  # a useless embedding
+    pixel, perceptual = _hashes(images)
+    pairs, kinds, scores = duplicate_pairs(noise, knn_graph(noise, k=15), pixel, perceptual)
+    found = _found(pairs, kinds, "perceptual")
+    assert len(found & truth) >= 19 and len(found - truth) <= 1, (len(found & truth), found - truth)
+    assert _found(pairs, kinds, "semantic") == set()  # noise stands out nowhere
+    assert ((scores > 0) & (scores <= 1)).all()
+
+
+def test_exact_copies_are_exact_with_score_one(planted):
+    images, _ = planted
+    images = np.concatenate([images[:100], images[[5, 7, 7]]])
+    pixel, perceptual = _hashes(images)
+    X = images[..., 0].reshape(len(images), -1).astype(np.float32)
+    pairs, kinds, scores = duplicate_pairs(X, knn_graph(X, k=10), pixel, perceptual)
+    assert _found(pairs, kinds, "exact") == {(5, 100), (7, 101), (7, 102)}
+    cols = duplicate_columns(pairs, kinds, scores, [str(i) for i in range(len(images))])
+    assert cols["duplicate_of"][100:] == ["5", "7", "7"] and cols["duplicate_kind"][100:] == ["exact"] * 3
+    assert cols["duplicate_score"][100:] == [1.0] * 3
+    assert cols["duplicate_of"][5] is None and cols["duplicate_kind"][5] is None  # the first member is the original
+
+
+def test_semantic_copies_found_without_hashes():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 24)).astype(np.float32)
+    X = np.vstack([X, X[:10] + 0.01 * rng.normal(size=(10, 24)).astype(np.float32)])
+    graph = knn_graph(X, k=20)
+    pairs, scores = semantic_pairs(X, graph)
+    assert {tuple(p) for p in pairs.tolist()} == {(i, 400 + i) for i in range(10)}
+    assert (scores > 0.9).all()
+    fixed, _ = semantic_pairs(X, graph, threshold=0.99)  # the explicit cosine threshold still works
+    assert {tuple(p) for p in fixed.tolist()} == {(i, 400 + i) for i in range(10)}
+    columns, summary = analyze(X, [str(i) for i in range(len(X))], None, None, graph)  # vectors only
+    dup = summary["duplicates"]
+    assert dup["kinds"] == ["semantic"] and "semantic duplicates only" in dup["note"]
+    assert dup["n_pairs"] == {"exact": 0, "perceptual": 0, "semantic": 10}
+    assert columns["duplicate_kind"][400:] == ["semantic"] * 10 and columns["duplicate_of"][400] == "0"
+
+
+def test_flat_images_get_no_hash_and_never_pair():
+    rng = np.random.default_rng(2)
+    flat = [np.full((32, 32, 3), v, np.uint8) for v in range(0, 250, 10)]
+    nearly = [np.clip(f.astype(int) + rng.integers(-1, 2, f.shape), 0, 255).astype(np.uint8) for f in flat]
+    assert all(perceptual_hash(x) is None for x in flat + nearly)
+    textured = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(30)]
+    hashes = [perceptual_hash(x) for x in flat + nearly + textured]
+    assert all(len(h) == PERCEPTUAL_HASH_BYTES for h in hashes[-30:])
+    pairs, _ = perceptual_pairs(hashes)
+    assert len(pairs) == 0
+
+
+def test_hash_neighbors_leave_self_out_even_among_identical_codes():
+    codes = np.zeros((5, 8), np.uint8)
+    codes[4] = 255
+    indices, distances = hash_neighbors(codes, 3)
+    assert all(i not in row for i, row in enumerate(indices.tolist()))
+    assert distances[:4, 0].tolist() == [0.0] * 4 and distances[4].tolist() == [64.0] * 3
+    few, _ = hash_neighbors(codes[:2], 3)
+    assert few.tolist() == [[1, -1, -1], [0, -1, -1]]
+    pairs, ratios = standout_pairs(few, np.array([[0, np.inf, np.inf], [0, np.inf, np.inf]]), 0.5)
+    assert pairs.tolist() == [[0, 1]] and ratios.tolist() == [0.0]
+
+
+def test_embeddings_artifact_carries_hashes_or_none(tmp_path):
+    images = [np.random.default_rng(i).integers(0, 256, (16, 16, 3), dtype=np.uint8) for i in range(3)]
+    images.append(np.zeros((16, 16, 3), np.uint8))
+    pixel, perceptual = _hashes(images)
+    emb = artifacts.Embeddings(list("abcd"), list("abcd"), None, None, np.eye(4, dtype=np.float32), pixel, perceptual)
+    artifacts.write_embeddings(tmp_path / "e.parquet", emb)
+    back = artifacts.read_embeddings(tmp_path / "e.parquet")
+    assert back.pixel_hashes == pixel and back.perceptual_hashes == perceptual and perceptual[3] is None
+    artifacts.write_embeddings(tmp_path / "v.parquet", artifacts.Embeddings(list("ab"), list("ab"), None, None,
+                                                                            np.eye(2, dtype=np.float32)))
+    vectors_only = artifacts.read_embeddings(tmp_path / "v.parquet")
+    assert vectors_only.pixel_hashes is None and vectors_only.perceptual_hashes is None
+
+
+def test_jpeg_copy_hash_is_close_and_other_digit_far(planted):
+    images, _ = planted
+    buf = io.BytesIO()
+    Image.fromarray(images[0]).save(buf, format="JPEG", quality=60)
+    copy = np.asarray(Image.open(buf).convert("RGB"))
+    bits = lambda h: np.unpackbits(np.frombuffer(h, np.uint8))  # noqa: E731
+    near = int((bits(perceptual_hash(images[0])) != bits(perceptual_hash(copy))).sum())
+    far = int((bits(perceptual_hash(images[0])) != bits(perceptual_hash(images[1]))).sum())
+    assert near < far / 3, (near, far)
