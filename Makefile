@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test lint bench clean chromium viewer viewer-check
+.PHONY: demo test install install-test lint bench clean chromium compiler viewer viewer-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,9 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/dinoscope demo --out runs/demo
 
-## test: install the test extras (and Debian chromium for the viewer's browser tests), lint, run the whole suite
-test: install-test lint chromium
+## test: install the test extras (and Debian chromium for the viewer's browser tests, g++ for torch.compile), lint,
+## run the whole suite
+test: install-test lint chromium compiler
 	$(BIN)/pytest
 
 # The viewer's browser tests drive Debian's chromium; install it when it is missing (CI runs as root).
@@ -35,6 +36,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+# torch.compile (`--compile`) builds its CPU kernels with a C++ compiler; install g++ when it is missing.
+compiler:
+	@command -v g++ >/dev/null || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++; }
 
 ## viewer: rebuild the viewer's committed assets (src/dinoscope/viewer/static) from viewer/ (needs Node >= 20.19)
 viewer:

@@ -236,3 +236,46 @@ def test_large_jpegs_are_decoded_reduced_and_embed_alike(tmp_path, backbone):
     cos = (reduced.embeddings * whole.embeddings).sum(1) / np.linalg.norm(reduced.embeddings, axis=1) / np.linalg.norm(
         whole.embeddings, axis=1)
     assert cos.min() > 0.999 and not np.array_equal(reduced.embeddings, whole.embeddings)
+
+
+def test_bf16_runs_a_cast_copy_and_leaves_the_fp32_model(backbone):
+    from dinoscope.embed.inference import cast_backbone
+
+    cast = cast_backbone(backbone, torch.device("cpu"), "bf16")
+    assert next(cast.model.parameters()).dtype == torch.bfloat16
+    assert next(backbone.model.parameters()).dtype == torch.float32  # export and parity still see fp32
+    assert cast_backbone(backbone, torch.device("cpu"), "fp32").model is backbone.model
+
+
+def test_failed_compile_falls_back_to_eager_with_one_warning(backbone, images, monkeypatch, capsys):
+    from dinoscope.embed import inference
+
+    def broken(fn, **kw):
+        def run(x):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    forward = inference.forward_function(backbone, torch.device("cpu"), "fp32", compile=True)
+    x = preprocess(torch.from_numpy(images[:5]), backbone)
+    with torch.inference_mode():
+        want, want3 = backbone.embed(x).numpy(), backbone.embed(x[:3]).numpy()
+    np.testing.assert_array_equal(forward(x), want)
+    np.testing.assert_array_equal(forward(x[:3]), want3)
+    err = capsys.readouterr().err
+    assert err.count("torch.compile failed (no C++ compiler found); running eager") == 1
+
+
+@pytest.mark.slow
+def test_compiled_extraction_matches_eager(tmp_path, images, backbone, capsys):
+    from dinoscope.embed.inference import use_compile
+
+    assert use_compile(None, torch.device("cpu")) is False and use_compile(None, torch.device("cuda")) is True
+    eager = run(make_dataset(images), backbone, tmp_path / "e", precision="fp32", compile=False)
+    compiled = run(make_dataset(images), backbone, tmp_path / "c", precision="fp32", compile=True)
+    same_index = eager.index.tobytes() == compiled.index.tobytes()
+    # batches of 4, the last shard's padded to 4: inductor fuses and reorders float32 sums, so the embeddings
+    # drift like another batching does (not bit-identical)
+    assert same_index and compiled.failures == eager.failures
+    assert "torch.compile failed" not in capsys.readouterr().err  # compiled for real (make test installs g++)
+    np.testing.assert_allclose(compiled.embeddings, eager.embeddings, rtol=0, atol=drift_bound(eager.embeddings))

@@ -60,6 +60,8 @@ class ModelSettings(_Strict):
     resolution: int | None = Field(None, ge=14, description="Input size in pixels (the model's own when not given).")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 where the hardware has it.")
     batch_size: int = Field(64, ge=1, description="Images per forward pass.")
+    compile: bool | None = Field(None, description="torch.compile the backbone (default: on CUDA, where it pays; "
+                                                   "--compile on the CPU too, --no-compile never).")
     device: str = Field("auto", description="auto | cpu | cuda[:N].")
     threads: int | None = Field(None, ge=1, description="CPU threads for inference (physical cores when not given).")
     shard_size: int = Field(1024, ge=1, description="Images per resumable shard.")

@@ -84,6 +84,9 @@ def _parameter(dotted: str, bare: bool) -> inspect.Parameter:
     leaf = f"--{dotted.split('.')[-1].replace('_', '-')}"
     if bare and leaf not in spellings:
         spellings.append(leaf)
+    annotation = field_info(dotted).annotation
+    if annotation is not bool and _cli_type(annotation) is bool:  # bool | None: on, off, or left to the default
+        spellings = [f"{s}/--no-{s[2:]}" for s in spellings]
     option = typer.Option(*spellings, help=_help(dotted), show_default=False, rich_help_panel=_panel(dotted))
     return inspect.Parameter(flat[0], inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[_cli_type(field_info(dotted).annotation) | None, option])

@@ -51,10 +51,10 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         raise DinoscopeError(f"source '{src.source}' has no items; point --source at images")
     model_key = None
     if not dataset.is_embedded:
-        model_key = mod.model_dump(mode="json", exclude={"threads", "device", "weights"})
+        model_key = mod.model_dump(mode="json", exclude={"threads", "device", "compile", "weights"})
         model_key["weights"] = _weights_identity(mod.weights)
         model_key["seed"] = settings.seed if mod.random_weights else None  # random weights are drawn from it
-        model_key["preprocess"] = 2  # float resize shared with the exported model (export.py); 1 rounded to uint8
+        model_key["preprocess"] = 3  # 3: large JPEGs decoded reduced; 2: float resize shared with export.py; 1: uint8
     key = fingerprint({"data": dataset.fingerprint, "model": model_key})
     if run.is_fresh("extract", key, [artifacts.EMBEDDINGS]):
         say("extract", f"up to date ({len(dataset)} items)")
@@ -107,7 +107,7 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
     say("extract", f"{len(dataset)} images with {backbone.name} at {backbone.resolution}px ({mod.pool})")
     res = extract(dataset, backbone, run.file(artifacts.SHARDS) / key, batch_size=mod.batch_size,
                   precision=mod.precision, device=mod.device, threads=mod.threads,
-                  shard_size=mod.shard_size, strict=settings.source.strict, progress=progress)
+                  shard_size=mod.shard_size, strict=settings.source.strict, progress=progress, compile=mod.compile)
     info = {
         "model": backbone.name,
         "alias": backbone.alias,

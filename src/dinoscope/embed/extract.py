@@ -3,7 +3,7 @@
 The dataset is cut into fixed ranges of `shard_size` items and each range into fixed batches,
 so a run that resumes at the first missing shard computes exactly what an uninterrupted run
 would have (bit-identical). Decoding and resizing run in a background thread, one batch ahead
-of the forward pass; inference uses bf16 autocast where the hardware supports it.
+of the forward pass; inference runs in bf16 where the hardware computes it natively (see `inference`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from ..errors import DinoscopeError
 from ..hashing import image_hashes
 from ..sources.base import Dataset, UnreadableImage
 from .backbones import Backbone
+from .inference import forward_function
 from .shards import Failure, Hashes, load_shard, shard_path, write_shard
 from .transforms import preprocess_images
 
@@ -138,8 +138,10 @@ def extract(
     shard_size: int = 1024,
     strict: bool = False,
     progress: bool = True,
+    compile: bool | None = None,
 ) -> Extraction:
-    """Embed every readable item of `dataset`, resuming from the finished shards in `shard_dir`."""
+    """Embed every readable item of `dataset`, resuming from the finished shards in `shard_dir`; `compile`:
+    torch.compile the model (None: where it pays, see `inference.use_compile`)."""
     if dataset.read is None:
         raise DinoscopeError(f"{dataset.name} holds precomputed embeddings; there are no images to extract")
     if batch_size < 1 or shard_size < 1:
@@ -156,7 +158,7 @@ def extract(
     workers, intra = _parallelism(dev, threads)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(intra)
-    backbone.model.to(dev).eval()
+    forward = forward_function(backbone, dev, prec, compile)
     t0 = time.perf_counter()
     computed = 0
     pending: dict[int, _Shard] = {}
@@ -192,7 +194,7 @@ def extract(
             plan = _plan(n, todo, shard_size, batch_size)
             try:
                 for batch in _prefetched(dataset, backbone, plan, strict):
-                    fut = None if batch.pixels is None else pool.submit(_forward, backbone, batch.pixels, dev, prec)
+                    fut = None if batch.pixels is None else pool.submit(forward, batch.pixels)
                     inflight.append((batch, fut))
                     if len(inflight) > workers:
                         finish(*inflight.popleft())
@@ -241,14 +243,6 @@ class _Shard:
     seen: int = 0
 
 
-def _forward(backbone: Backbone, pixels: Tensor, dev: torch.device, prec: str) -> np.ndarray:
-    """Pooled embeddings of one batch as float32, under bf16 autocast when chosen."""
-    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if prec == "bf16" else nullcontext()
-    with torch.inference_mode(), autocast:
-        out = backbone.embed(pixels.to(dev, non_blocking=True))
-    return out.float().cpu().numpy()
-
-
 def _assemble(done: dict, n_shards: int, dim: int, prec: str, dev: torch.device, seconds: float,
               computed: int) -> Extraction:
     """Concatenate shards in order into one Extraction."""
@@ -274,11 +268,10 @@ def image_embedder(backbone: Backbone, *, device: str = "auto", precision: str =
                    batch_size: int = 64) -> Callable[[list[np.ndarray]], np.ndarray]:
     """A function that embeds decoded uint8 (H, W, 3) images exactly as extraction does (search, placing)."""
     dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
-    backbone.model.to(dev)
+    forward = forward_function(backbone, dev, resolve_precision(precision, dev), compile=False)
 
     def embed(images: list[np.ndarray]) -> np.ndarray:
-        parts = [_forward(backbone, preprocess_images(images[i:i + batch_size], backbone), dev, prec)
+        parts = [forward(preprocess_images(images[i:i + batch_size], backbone))
                  for i in range(0, len(images), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, backbone.embed_dim), np.float32)
 
