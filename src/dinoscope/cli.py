@@ -62,6 +62,8 @@ def run(out: Out = Path("runs/default"), config: Config = None, quiet: Quiet = F
       dinoscope run --source vectors.parquet --maps tsne,umap --out runs/mine
 
       dinoscope run --source cifar10 --center-class cat --superclasses classes.yaml
+
+      dinoscope run --source /shared/photos --engine ray --ray-address auto --out runs/photos
     """
     settings = settings_from_flags(config, **flags)
     result = pipeline.run_pipeline(out, settings, progress=not quiet)
@@ -75,6 +77,10 @@ def extract(out: Out = Path("runs/default"), config: Config = None, quiet: Quiet
     [bold]Example[/]
 
       dinoscope extract --source ./images --model dino-vits16 --out runs/photos
+
+      dinoscope extract --source ./images --engine ray --out runs/photos   (a local Ray instance)
+
+      dinoscope extract --source /shared/images.parquet --engine ray --ray-address ray://head:10001 --out runs/big
     """
     settings = settings_from_flags(config, **flags)
     pipeline.run_pipeline(out, settings, progress=not quiet, stages=("extract",))

@@ -65,6 +65,12 @@ class ModelSettings(_Strict):
     device: str = Field("auto", description="auto | cpu | cuda[:N].")
     threads: int | None = Field(None, ge=1, description="CPU threads for inference (physical cores when not given).")
     shard_size: int = Field(1024, ge=1, description="Images per resumable shard.")
+    engine: Literal["local", "ray"] = Field("local", description="local: this process; ray: Ray Data on a local "
+                                            "instance or the cluster at --ray-address (pip install 'dinoscope[ray]').")
+    ray_address: str | None = Field(None, description="Ray cluster to join (ray://host:10001, host:6379 or auto); a "
+                                                      "local instance is started when not given.")
+    ray_workers: int | None = Field(None, ge=1, description="Ray engine: model actors (one per GPU, or as many as "
+                                                            "the CPUs allow, when not given).")
 
 
 class NeighborSettings(_Strict):

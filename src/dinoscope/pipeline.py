@@ -51,7 +51,8 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         raise DinoscopeError(f"source '{src.source}' has no items; point --source at images")
     model_key = None
     if not dataset.is_embedded:
-        model_key = mod.model_dump(mode="json", exclude={"threads", "device", "compile", "weights"})
+        model_key = mod.model_dump(mode="json", exclude={"threads", "device", "compile", "weights", "engine",
+                                                         "ray_address", "ray_workers"})
         model_key["weights"] = _weights_identity(mod.weights)
         model_key["seed"] = settings.seed if mod.random_weights else None  # random weights are drawn from it
         model_key["preprocess"] = 3  # 3: large JPEGs decoded reduced; 2: float resize shared with export.py; 1: uint8
@@ -105,9 +106,15 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
     if backbone.random_weights:
         warn(f"{backbone.name} has RANDOM weights: the embeddings and maps say nothing about a trained model")
     say("extract", f"{len(dataset)} images with {backbone.name} at {backbone.resolution}px ({mod.pool})")
-    res = extract(dataset, backbone, run.file(artifacts.SHARDS) / key, batch_size=mod.batch_size,
-                  precision=mod.precision, device=mod.device, threads=mod.threads,
+    run_on = dict(batch_size=mod.batch_size, precision=mod.precision, device=mod.device, threads=mod.threads,
                   shard_size=mod.shard_size, strict=settings.source.strict, progress=progress, compile=mod.compile)
+    if mod.engine == "ray":  # the same shards, computed by Ray Data (either engine resumes the other's)
+        from .embed.ray_engine import extract_ray
+
+        res = extract_ray(dataset, backbone, run.file(artifacts.SHARDS) / key, address=mod.ray_address,
+                          workers=mod.ray_workers, **run_on)
+    else:
+        res = extract(dataset, backbone, run.file(artifacts.SHARDS) / key, **run_on)
     info = {
         "model": backbone.name,
         "alias": backbone.alias,
@@ -119,6 +126,7 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
         "precision": res.precision,
         "device": res.device,
         "images_per_s": round(res.images_per_s, 2),
+        "engine": mod.engine,
     }
     return res.embeddings, res.index, res.failures, (res.pixel_hashes, res.perceptual_hashes), info
 

@@ -80,7 +80,7 @@ def read_batch(dataset: Dataset, positions: list[int], strict: bool,
     return kept, images, failures
 
 
-def _plan(n: int, shards: list[int], shard_size: int, batch_size: int) -> Iterator[tuple[int, list[int]]]:
+def plan_batches(n: int, shards: list[int], shard_size: int, batch_size: int) -> Iterator[tuple[int, list[int]]]:
     """(shard, positions) of every batch, in order; batches never cross a shard boundary."""
     for s in shards:
         stop = min(n, (s + 1) * shard_size)
@@ -88,13 +88,27 @@ def _plan(n: int, shards: list[int], shard_size: int, batch_size: int) -> Iterat
             yield s, list(range(b, min(b + batch_size, stop)))
 
 
+def prepare_batch(dataset: Dataset, backbone: Backbone, shard: int, positions: list[int], strict: bool) -> _Batch:
+    """One planned batch decoded, hashed and preprocessed for the forward pass (both engines, see `ray_engine`)."""
+    kept, images, failures = read_batch(dataset, positions, strict, backbone.resolution)
+    pixels = preprocess_images(images, backbone) if images else None
+    return _Batch(shard, kept, pixels, failures, [image_hashes(img) for img in images])
+
+
+def resume_plan(n: int, shard_size: int, shard_dir: Path, dim: int) -> tuple[list[tuple[int, int]], dict, list[int]]:
+    """(item range of every shard, the finished shards read back, the shards still to compute)."""
+    n_shards = -(-n // shard_size)
+    bounds = [(s * shard_size, min(n, (s + 1) * shard_size)) for s in range(n_shards)]
+    done = {s: load_shard(shard_path(shard_dir, s), *bounds[s], dim)
+            for s in range(n_shards) if shard_path(shard_dir, s).exists()}
+    return bounds, done, [s for s in range(n_shards) if s not in done]
+
+
 def _producer(dataset, backbone, plan, strict, out: queue.Queue, stop: threading.Event) -> None:
     """Background thread: decode and preprocess batches ahead of the forward pass."""
     try:
         for shard, positions in plan:
-            kept, images, failures = read_batch(dataset, positions, strict, backbone.resolution)
-            pixels = preprocess_images(images, backbone) if images else None
-            item = _Batch(shard, kept, pixels, failures, [image_hashes(img) for img in images])
+            item = prepare_batch(dataset, backbone, shard, positions, strict)
             while not stop.is_set():
                 try:
                     out.put(item, timeout=0.1)
@@ -150,11 +164,8 @@ def extract(
     prec = resolve_precision(precision, dev)
     shard_dir = Path(shard_dir)
     n, dim = len(dataset), backbone.embed_dim
-    n_shards = -(-n // shard_size)
-    bounds = [(s * shard_size, min(n, (s + 1) * shard_size)) for s in range(n_shards)]
-    done = {s: load_shard(shard_path(shard_dir, s), *bounds[s], dim)
-            for s in range(n_shards) if shard_path(shard_dir, s).exists()}
-    todo = [s for s in range(n_shards) if s not in done]
+    bounds, done, todo = resume_plan(n, shard_size, shard_dir, dim)
+    n_shards = len(bounds)
     workers, intra = _parallelism(dev, threads)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(intra)
@@ -191,7 +202,7 @@ def extract(
                     done[batch.shard] = load_shard(path, start, stop, dim)
                     del pending[batch.shard]
 
-            plan = _plan(n, todo, shard_size, batch_size)
+            plan = plan_batches(n, todo, shard_size, batch_size)
             try:
                 for batch in _prefetched(dataset, backbone, plan, strict):
                     fut = None if batch.pixels is None else pool.submit(forward, batch.pixels)
@@ -207,7 +218,7 @@ def extract(
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(old_threads)
     seconds = time.perf_counter() - t0
-    return _assemble(done, n_shards, dim, prec, dev, seconds, computed)
+    return assemble(done, n_shards, dim, prec, dev, seconds, computed)
 
 
 def _drain(inflight: deque, finish) -> None:
@@ -243,7 +254,7 @@ class _Shard:
     seen: int = 0
 
 
-def _assemble(done: dict, n_shards: int, dim: int, prec: str, dev: torch.device, seconds: float,
+def assemble(done: dict, n_shards: int, dim: int, prec: str, dev: torch.device, seconds: float,
               computed: int) -> Extraction:
     """Concatenate shards in order into one Extraction."""
     parts = [done[s] for s in range(n_shards)]
