@@ -136,6 +136,10 @@ def planted(seed: int, dup_frac: float = 0.05, flip_frac: float = 0.05, ood_frac
     n_all = len(all_images)
     labels = np.concatenate([given, given[originals], rng.integers(0, 10, len(ood))])
     dup_pairs = {(int(o), n + j) for j, o in enumerate(originals)}
+    first_ood, drawn = n + len(copies), {}
+    for j, image in enumerate(ood):  # the same letter drawn twice is an exact duplicate too, and counts as one
+        drawn.setdefault(image.tobytes(), []).append(first_ood + j)
+    dup_pairs |= {(a, b) for same in drawn.values() for x, a in enumerate(same) for b in same[x + 1:]}
     return {
         "images": all_images,
         "labels": [str(x) for x in labels],
@@ -342,7 +346,8 @@ def main() -> None:
     for name in args.sets:
         base = fashion_images(args.fashion_mnist, FASHION_N, args.seed) if name == "fashion-mnist" else None
         data = planted(args.seed, base=base)
-        rows.append((f"{name}: {len(data['images'])} images, {len(data['dup_pairs'])} planted copies, "
+        rows.append((f"{name}: {len(data['images'])} images, {len(data['dup_kind'])} planted copies "
+                     f"({len(data['dup_pairs'])} duplicate pairs with the repeated OOD letters), "
                      f"{data['is_flipped'].sum()} flipped labels, {data['is_ood'].sum()} OOD", ""))
         for features in args.features:
             rows.append((f"{name}, features: {features}", ""))

@@ -115,7 +115,8 @@ def metrics(run_dir: RunArg, **flags) -> None:
 
 @settings_command(app, "analysis")
 def analyze(run_dir: RunArg, **flags) -> None:
-    """Clusters, outliers, near-duplicates (and train/test leaks) and label issues into RUN/analysis.parquet.
+    """Clusters, outliers, duplicates (exact, perceptual, semantic; train/test leaks) and label issues into
+    RUN/analysis.parquet.
 
     The findings and their image grids go into RUN/analysis.json, RUN/plots/analysis/ and the report.
 
