@@ -96,6 +96,26 @@ def test_ray_equals_local_with_the_same_failures_fp32_and_bf16(ray_address, back
     assert cos.min() >= 0.9999
 
 
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_parquet_table_by_uri_embeds_on_ray_as_locally(ray_address, backbone, folder, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dinoscope.embed.ray_engine import extract_ray
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    table = pa.table({"image": [p.read_bytes() for p in files], "label": [p.parent.name for p in files]})
+    pq.write_table(table, tmp_path / "images.parquet", row_group_size=16)
+    dataset = load_source((tmp_path / "images.parquet").as_uri())  # file://...: the pyarrow filesystem route
+    assert dataset.labels[:2] == ["cats", "cats"]
+    local = extract(dataset, backbone, tmp_path / "local", precision="fp32", **FAST)
+    remote = extract_ray(dataset, backbone, tmp_path / "ray", precision="fp32", **FAST)  # the reader travels
+    np.testing.assert_array_equal(remote.index, local.index)
+    assert remote.failures == local.failures and len(local.failures) == 2  # the broken PNG, notes.txt
+    assert np.abs(remote.embeddings - local.embeddings).max() <= 1e-4
+
+
 def _cli(out: Path, source: Path, address: str, crash: str = "") -> subprocess.CompletedProcess:
     args = ["extract", "--source", str(source), "--model", "dino-vits16", "--random-weights", "--resolution", "32",
             "--precision", "fp32", "--batch-size", "32", "--shard-size", "64", "--engine", "ray", "--ray-address",

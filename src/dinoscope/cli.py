@@ -80,7 +80,7 @@ def extract(out: Out = Path("runs/default"), config: Config = None, quiet: Quiet
 
       dinoscope extract --source ./images --engine ray --out runs/photos   (a local Ray instance)
 
-      dinoscope extract --source /shared/images.parquet --engine ray --ray-address ray://head:10001 --out runs/big
+      dinoscope extract --source s3://bucket/images.parquet --engine ray --ray-address ray://head:10001 --out runs/big
     """
     settings = settings_from_flags(config, **flags)
     pipeline.run_pipeline(out, settings, progress=not quiet, stages=("extract",))

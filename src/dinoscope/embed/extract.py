@@ -47,6 +47,7 @@ class Extraction:
     images_per_s: float = 0.0
     pixel_hashes: list[str] | None = None  # exact content hash per embedding (None: an older shard had none)
     perceptual_hashes: list[bytes | None] | None = None  # perceptual hash per embedding, None for flat images
+    workers: dict[str, tuple[int, float]] = field(default_factory=dict)  # Ray: images, forward seconds per actor
 
 
 @dataclass

@@ -237,6 +237,7 @@ def extract_ray(
     computed = sum(bounds[s][1] - bounds[s][0] for s in todo)
     prec, _, where = engine.partition("@")
     result = assemble(done, len(bounds), dim, prec, torch.device(where), seconds, computed)
+    result.workers = {name: (int(k), float(t)) for name, (k, t) in per_worker.items()}
     if todo:
         say("extract", _summary(computed, seconds, per_worker))
     return result

@@ -15,7 +15,7 @@ from .cifar10 import SPLITS as CIFAR10_SPLITS
 from .cifar10 import load_cifar10
 from .digits import load_digits
 from .folder import IMAGE_EXTENSIONS, load_folder
-from .tables import Columns, load_saved_dataset, load_table
+from .tables import Columns, is_uri, load_saved_dataset, load_table
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,10 @@ def load_source(
 
 
 def _load_path(spec: str, columns: Columns) -> Dataset:
-    """A folder of images or a NumPy / Parquet file; anything else is an unknown source."""
+    """A folder of images or a NumPy / Parquet file (a Parquet one by URI too: s3://...); anything else is an
+    unknown source."""
+    if is_uri(spec) and spec.lower().endswith(".parquet"):
+        return load_table(spec, columns)
     path = Path(spec).expanduser()
     if path.is_dir():
         saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()

@@ -12,10 +12,11 @@ import io
 import json
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import DinoscopeError
@@ -35,14 +36,31 @@ class Columns:
     id: str | None = None
 
 
-def load_table(path: Path, columns: Columns = Columns()) -> Dataset:
-    """A Parquet file: precomputed embeddings when it has an `embedding` column, else images in a column."""
+def is_uri(spec: str) -> bool:
+    """Whether a source names a file through a pyarrow filesystem (s3://, gs://, hdfs://, file://)."""
+    return "://" in str(spec)
+
+
+def _open_parquet(path: Path | str) -> pq.ParquetFile:
+    """A Parquet file by local path, or by URI through the pyarrow filesystem it names (credentials as that
+    filesystem finds them, e.g. the cluster's)."""
+    if is_uri(path):
+        fs, inner = pafs.FileSystem.from_uri(str(path))
+        return pq.ParquetFile(inner, filesystem=fs)
+    return pq.ParquetFile(path)
+
+
+def load_table(path: Path | str, columns: Columns = Columns()) -> Dataset:
+    """A Parquet file (a path, or a URI such as s3://bucket/images.parquet): precomputed embeddings when it has an
+    `embedding` column, else images in a column."""
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = _open_parquet(path)
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise DinoscopeError(f"cannot read {path} as Parquet ({one_line(exc)}); give a valid file") from exc
     names = parquet.schema_arrow.names
     if "embedding" in names and columns.image is None:
+        if is_uri(path):
+            raise DinoscopeError(f"{path}: precomputed embeddings are read from a local file; copy it here")
         return load_parquet(path)
     return _image_table(path, parquet, columns)
 
@@ -63,14 +81,19 @@ def _column(path: Path, schema: pa.Schema, given: str | None, default: str | Non
     return default if default in schema.names else None
 
 
-def _image_table(path: Path, parquet: pq.ParquetFile, columns: Columns) -> Dataset:
+def _image_table(path: Path | str, parquet: pq.ParquetFile, columns: Columns) -> Dataset:
     """A Parquet table of images: side columns read now, the image column by row group on demand."""
     image, label, ident = _columns(path, parquet.schema_arrow, columns)
     side = parquet.read(columns=[c for c in (label, ident) if c]) if (label or ident) else None
     reader = _RowGroups(path, image)
-    stat = path.stat()
-    return _dataset(path, parquet.metadata.num_rows, side, image, label, ident, reader.image, None,
-                    ["table", str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    if is_uri(path):
+        fs, inner = pafs.FileSystem.from_uri(str(path))
+        info = fs.get_file_info(inner)
+        stamp = ["table", str(path), info.size, info.mtime_ns]
+    else:
+        stat = Path(path).stat()
+        stamp = ["table", str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+    return _dataset(path, parquet.metadata.num_rows, side, image, label, ident, reader.image, None, stamp)
 
 
 def load_saved_dataset(folder: Path, columns: Columns = Columns()) -> Dataset:
@@ -121,13 +144,14 @@ def _dataset(where: Path, n: int, side: pa.Table | None, image: str, label: str 
         # datasets' ClassLabel: integers naming classes, -1 for "no label"
         labels = [None if v in (None, "-1") else class_names[int(v)] if v.isdigit() and int(v) < len(class_names)
                   else v for v in labels]
-    ids, _ = index_ids(where.stem if where.is_file() else where.name, n)
+    name = PurePosixPath(str(where)).stem if is_uri(where) or where.is_file() else where.name
+    ids, _ = index_ids(name, n)
     if ident:
         ids = _texts(side.column(ident))
         if None in ids or len(set(ids)) != n:
             raise DinoscopeError(f"{where}: the ids in column {ident!r} must be present and unique")
     return Dataset(
-        name=where.stem if where.is_file() else where.name,
+        name=name,
         ids=ids,
         origins=[f"{where}[{i}]" for i in range(n)],
         labels=labels,
@@ -155,15 +179,22 @@ def _texts(column: pa.ChunkedArray) -> list[str | None]:
 
 
 class _RowGroups:
-    """Images of one column, read one row group at a time (the latest kept), safe to call from threads."""
+    """Images of one column, read one row group at a time (the latest kept), safe to call from threads; pickled
+    as its path and column (a Ray worker opens the file again)."""
 
-    def __init__(self, path: Path, column: str):
+    def __init__(self, path: Path | str, column: str):
         self.path, self.column = path, column
-        self.parquet = pq.ParquetFile(path)
+        self.parquet = _open_parquet(path)
         sizes = [self.parquet.metadata.row_group(g).num_rows for g in range(self.parquet.num_row_groups)]
         self.starts = np.cumsum([0, *sizes])
         self.lock = threading.Lock()
         self.group, self.values = -1, None
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "column": self.column}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], state["column"])
 
     def image(self, row: int, ident: str, side: int | None = None) -> np.ndarray:
         group = int(np.searchsorted(self.starts, row, side="right") - 1)
