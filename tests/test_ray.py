@@ -119,7 +119,7 @@ def test_a_parquet_table_by_uri_embeds_on_ray_as_locally(ray_address, backbone, 
 def _cli(out: Path, source: Path, address: str, crash: str = "") -> subprocess.CompletedProcess:
     args = ["extract", "--source", str(source), "--model", "dino-vits16", "--random-weights", "--resolution", "32",
             "--precision", "fp32", "--batch-size", "32", "--shard-size", "64", "--engine", "ray", "--ray-address",
-            address, "--quiet", "--out", str(out)]
+            address, "--threads", "1", "--quiet", "--out", str(out)]  # 1 thread per batch, like the local engine
     env = {**os.environ, "DINOSCOPE_CRASH_AT": crash}
     return subprocess.run([sys.executable, "-m", "dinoscope", *args], env=env, capture_output=True, text=True,
                           timeout=300)
@@ -145,7 +145,7 @@ def test_a_driver_killed_half_way_resumes_to_the_same_embeddings(ray_address, fo
     assert f"{242 - 64 * len(shards)} items" in proc.stderr  # only the missing shards were computed
     a, b = (artifacts.read_embeddings(root / artifacts.EMBEDDINGS) for root in (reference, crashed))
     assert a.ids == b.ids and len(a.ids) == 240
-    np.testing.assert_array_equal(a.vectors, b.vectors)
+    np.testing.assert_array_equal(a.vectors, b.vectors)  # bit for bit: the same batches on one thread each
 
 
 def _actor_pids() -> list[int]:
@@ -193,10 +193,12 @@ def test_a_killed_model_actor_is_retried_and_every_item_comes_once(ray_address, 
 
 
 def test_the_resource_plan_leaves_cpus_for_decoding_and_takes_one_gpu_per_actor():
-    cpu = resource_plan({"CPU": 2.0}, 2.0, 1, "auto", None, None)
-    assert (cpu.actors, cpu.num_cpus, cpu.num_gpus, cpu.threads) == (1, 1.0, 0.0, 1)
+    cpu = resource_plan({"CPU": 2.0}, 2.0, 1, "auto", None, None)  # one actor on both cores, one CPU kept free
+    assert (cpu.actors, cpu.num_cpus, cpu.num_gpus, cpu.threads) == (1, 1.0, 0.0, 2)
     big = resource_plan({"CPU": 64.0}, 16.0, 4, "auto", None, None)
-    assert (big.actors, big.threads) == (4, 8) and big.num_cpus == 8.0
+    assert (big.actors, big.threads, big.num_cpus) == (4, 16, 15.0)
+    two = resource_plan({"CPU": 2.0}, 2.0, 1, "auto", 2, None)
+    assert (two.actors, two.threads, two.num_cpus) == (2, 1, 0.5)
     gpu = resource_plan({"CPU": 32.0, "GPU": 4.0}, 16.0, 2, "auto", None, None)
     assert (gpu.actors, gpu.num_gpus) == (4, 1.0)
     assert resource_plan({"CPU": 32.0, "GPU": 4.0}, 16.0, 2, "cpu", 3, 2).num_gpus == 0.0
