@@ -279,3 +279,27 @@ def test_compiled_extraction_matches_eager(tmp_path, images, backbone, capsys):
     assert same_index and compiled.failures == eager.failures
     assert "torch.compile failed" not in capsys.readouterr().err  # compiled for real (make test installs g++)
     np.testing.assert_allclose(compiled.embeddings, eager.embeddings, rtol=0, atol=drift_bound(eager.embeddings))
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, pays, want", [
+    (True, True, False, "bf16"),  # AMX: bf16 without asking
+    (False, True, True, "bf16"),  # AVX512-BF16 measured faster
+    (False, True, False, "fp32"),  # AVX512-BF16 measured no faster (this session's VM: half of fp32)
+    (False, False, True, "fp32"),  # no native bf16: never
+])
+def test_auto_precision_follows_the_hardware_and_its_measured_speed(monkeypatch, amx, avx512_bf16, pays, want):
+    from dinoscope import compute
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(compute, "bf16_pays", lambda: pays)
+    assert compute.resolve_precision("auto", torch.device("cpu")) == want
+    assert compute.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+
+
+def test_bf16_measurement_is_a_yes_or_no_taken_once():
+    from dinoscope.compute import bf16_pays
+
+    first = bf16_pays()
+    hits = bf16_pays.cache_info().hits
+    assert first in (True, False) and bf16_pays() == first and bf16_pays.cache_info().hits == hits + 1

@@ -445,8 +445,36 @@ def test_unknown_spec(tmp_path):
         load_source("imagenet")
     assert str(err.value) == (
         "unknown source 'imagenet': give a dataset name (cifar10, digits), a folder, "
-        "or a .npz/.npy/.parquet file"
+        "or a .npz/.npy/.parquet/.txt file"
     )
     (tmp_path / "table.csv").write_text("a,b\n")
     with pytest.raises(DinoscopeError, match=r"unknown source .*table.csv' \(a \.csv file\)"):
         load_source(str(tmp_path / "table.csv"))
+
+
+def test_list_of_paths_with_labels_relative_and_absolute(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    Image.new("RGB", (6, 4), (255, 0, 0)).save(tmp_path / "imgs" / "red.png")
+    Image.new("RGB", (6, 4), (0, 0, 255)).save(tmp_path / "blue.jpg")
+    listing = tmp_path / "todo.txt"
+    listing.write_text(f"# images for the cluster\nimgs/red.png\tred\n\n{tmp_path / 'blue.jpg'}\tblue\ngone.png\tred\n")
+    ds = load_source(str(listing))
+    assert ds.ids == ["imgs/red.png", str(tmp_path / "blue.jpg"), "gone.png"] and ds.name == "todo"
+    assert ds.labels == ["red", "blue", "red"] and ds.classes == ["blue", "red"]
+    assert ds.read(0)[0, 0].tolist() == [255, 0, 0] and ds.read(1).shape == (4, 6, 3)
+    with pytest.raises(UnreadableImage, match="gone.png: the file no longer exists"):
+        ds.read(2)
+    before = ds.fingerprint
+    Image.new("RGB", (6, 5), (255, 0, 0)).save(tmp_path / "imgs" / "red.png")
+    assert load_source(str(listing)).fingerprint != before  # a listed file changed
+
+
+@pytest.mark.parametrize("text, message", [
+    ("# nothing\n\n", "lists no images"),
+    ("a.png\tx\nb.png\n", "all lines alike"),
+    ("a.png\na.png\n", "more than once"),
+])
+def test_list_of_paths_errors(tmp_path, text, message):
+    (tmp_path / "l.txt").write_text(text)
+    with pytest.raises(DinoscopeError, match=message):
+        load_source(str(tmp_path / "l.txt"))

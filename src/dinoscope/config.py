@@ -32,7 +32,8 @@ class _Derived(_Strict):
 class SourceSettings(_Strict):
     """Where the images come from (see `dinoscope.sources`)."""
 
-    source: str = Field("digits", description="Dataset name (digits, cifar10), image folder, .npz/.npy images, or "
+    source: str = Field("digits", description="Dataset name (digits, cifar10), image folder, .txt list of image "
+                                              "paths, .npz/.npy images, Parquet of images (path or s3:// URI), or "
                                               ".npy/.npz/.parquet embeddings.")
     split: Literal["train", "test", "all"] = Field("all", description="Which split of the source.")
     strict: bool = Field(False, description="Fail on an unreadable image instead of skipping it.")

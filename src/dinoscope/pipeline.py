@@ -38,6 +38,17 @@ def _weights_identity(path: Path | None) -> dict | None:
             "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
 
 
+def _precision(mod) -> str:
+    """The precision extraction runs in, 'auto' settled on this machine (measured, see `compute.bf16_pays`) for
+    the local engine, so that the stage key follows it and shards of two precisions never mix on resume; the Ray
+    engine's workers settle 'auto' on their own hardware."""
+    if mod.engine == "ray":
+        return mod.precision
+    from .compute import resolve_device, resolve_precision
+
+    return resolve_precision(mod.precision, resolve_device(mod.device))
+
+
 def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """Images → embeddings.parquet (or precomputed vectors copied in); returns False on a cache hit."""
     from .sources import load_source
@@ -56,6 +67,7 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         model_key["weights"] = _weights_identity(mod.weights)
         model_key["seed"] = settings.seed if mod.random_weights else None  # random weights are drawn from it
         model_key["preprocess"] = 3  # 3: large JPEGs decoded reduced; 2: float resize shared with export.py; 1: uint8
+        model_key["precision"] = _precision(mod)
     key = fingerprint({"data": dataset.fingerprint, "model": model_key})
     if run.is_fresh("extract", key, [artifacts.EMBEDDINGS]):
         say("extract", f"up to date ({len(dataset)} items)")
@@ -106,7 +118,7 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
     if backbone.random_weights:
         warn(f"{backbone.name} has RANDOM weights: the embeddings and maps say nothing about a trained model")
     say("extract", f"{len(dataset)} images with {backbone.name} at {backbone.resolution}px ({mod.pool})")
-    run_on = dict(batch_size=mod.batch_size, precision=mod.precision, device=mod.device, threads=mod.threads,
+    run_on = dict(batch_size=mod.batch_size, precision=_precision(mod), device=mod.device, threads=mod.threads,
                   shard_size=mod.shard_size, strict=settings.source.strict, progress=progress, compile=mod.compile)
     if mod.engine == "ray":  # the same shards, computed by Ray Data (either engine resumes the other's)
         from .embed.ray_engine import extract_ray

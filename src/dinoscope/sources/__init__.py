@@ -1,4 +1,5 @@
-"""Where images come from: named datasets, a folder, NumPy arrays or precomputed embeddings -> `Dataset`."""
+"""Where images come from: named datasets, a folder, a list of paths, NumPy arrays, Parquet tables or precomputed
+embeddings -> `Dataset`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .cifar10 import SPLITS as CIFAR10_SPLITS
 from .cifar10 import load_cifar10
 from .digits import load_digits
 from .folder import IMAGE_EXTENSIONS, load_folder
+from .lists import load_list
 from .tables import Columns, is_uri, load_saved_dataset, load_table
 
 
@@ -34,6 +36,7 @@ SOURCES: dict[str, NamedSource] = {
 # suffix -> loader(path, columns): columns name a table's image, label and id columns (tables only)
 FILE_LOADERS: dict[str, Callable[[Path, Columns], Dataset]] = {
     ".npz": lambda path, _: load_arrays(path), ".npy": lambda path, _: load_arrays(path), ".parquet": load_table,
+    ".txt": lambda path, _: load_list(path),
 }
 
 
@@ -46,7 +49,7 @@ def load_source(
     spec: str, *, split: str = "all", strict: bool = False, cache_dir: Path | None = None,
     columns: Columns = Columns(),
 ) -> Dataset:
-    """The items of `spec` (a dataset name, a folder, or a .npz/.npy/.parquet file) in `split`; `columns` name a
+    """The items of `spec` (a dataset name, a folder, or a .npz/.npy/.parquet/.txt file) in `split`; `columns` name a
     Parquet table's image, label and id columns.
 
     `strict` is for sources that can check every item upfront; none needs to today, since a folder's

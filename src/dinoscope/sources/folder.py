@@ -61,7 +61,7 @@ def load_folder(root: Path) -> Dataset:
     ids = _unique([printable(rel) for rel in rels])
     labels = [i.split("/", 1)[0] for i in ids] if all("/" in i for i in ids) else None
     # Names, sizes and modification times: changes when a file does, without reading any pixel.
-    stamps = [[ident, *_stamp(root / rel)] for ident, rel in zip(ids, rels, strict=True)]
+    stamps = [[ident, *file_stamp(root / rel)] for ident, rel in zip(ids, rels, strict=True)]
     base = root.absolute()
     return Dataset(
         name=printable(base.name),
@@ -199,7 +199,7 @@ def _is_link(entry: os.DirEntry) -> bool:
         return False
 
 
-def _stamp(path: Path) -> list:
+def file_stamp(path: Path) -> list:
     """Size and modification time of a file, of the link itself where it leads nowhere, or None when gone."""
     for look in (os.stat, os.lstat):
         try:
