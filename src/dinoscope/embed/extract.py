@@ -72,7 +72,8 @@ def read_batch(dataset: Dataset, positions: list[int], strict: bool,
             images.append(read(pos))
             kept.append(pos)
         except UnreadableImage as exc:
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            # sources name the item in their message ("a.png: truncated"); the id is said beside the reason anyway
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0].removeprefix(f"{dataset.ids[pos]}: ")
             if strict:
                 raise DinoscopeError(
                     f"cannot read {dataset.origins[pos]}: {reason} (drop --strict to skip unreadable images)"
