@@ -97,6 +97,14 @@ def prepare_batch(dataset: Dataset, backbone: Backbone, shard: int, positions: l
     return _Batch(shard, kept, pixels, failures, [image_hashes(img) for img in images])
 
 
+def check_extractable(dataset: Dataset, batch_size: int, shard_size: int) -> None:
+    """Refuse what neither engine can extract: precomputed vectors, or batches and shards of no items."""
+    if dataset.read is None:
+        raise DinoscopeError(f"{dataset.name} holds precomputed embeddings; there are no images to extract")
+    if batch_size < 1 or shard_size < 1:
+        raise DinoscopeError("batch_size and shard_size must be at least 1")
+
+
 def resume_plan(n: int, shard_size: int, shard_dir: Path, dim: int) -> tuple[list[tuple[int, int]], dict, list[int]]:
     """(item range of every shard, the finished shards read back, the shards still to compute)."""
     n_shards = -(-n // shard_size)
@@ -158,10 +166,7 @@ def extract(
 ) -> Extraction:
     """Embed every readable item of `dataset`, resuming from the finished shards in `shard_dir`; `compile`:
     torch.compile the model (None: where it pays, see `inference.use_compile`)."""
-    if dataset.read is None:
-        raise DinoscopeError(f"{dataset.name} holds precomputed embeddings; there are no images to extract")
-    if batch_size < 1 or shard_size < 1:
-        raise DinoscopeError("batch_size and shard_size must be at least 1")
+    check_extractable(dataset, batch_size, shard_size)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     shard_dir = Path(shard_dir)

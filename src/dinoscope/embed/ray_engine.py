@@ -34,7 +34,7 @@ from ..console import progress_bar, say, warn
 from ..errors import DinoscopeError
 from ..sources.base import Dataset
 from .backbones import Backbone
-from .extract import Extraction, assemble, plan_batches, prepare_batch, resume_plan
+from .extract import Extraction, assemble, check_extractable, plan_batches, prepare_batch, resume_plan
 from .inference import forward_function
 from .shards import load_shard, shard_path, write_shard
 
@@ -220,10 +220,7 @@ def extract_ray(
     """`extract.extract` on Ray: the same shards in `shard_dir` (either engine resumes the other's), computed by
     the cluster at `address` (a local instance when None); `workers`: model actors (one per GPU, or as many as
     the CPUs allow, when not given)."""
-    if dataset.read is None:
-        raise DinoscopeError(f"{dataset.name} holds precomputed embeddings; there are no images to extract")
-    if batch_size < 1 or shard_size < 1:
-        raise DinoscopeError("batch_size and shard_size must be at least 1")
+    check_extractable(dataset, batch_size, shard_size)
     shard_dir = Path(shard_dir)
     n, dim = len(dataset), backbone.embed_dim
     bounds, done, todo = resume_plan(n, shard_size, shard_dir, dim)
