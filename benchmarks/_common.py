@@ -36,6 +36,9 @@ def add_graph_k(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=90, help="shared graph neighbours (dinoscope's default)")
 
 
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # where Debian's dataset-fashion-mnist package puts it
+
+
 def add_fashion_mnist(parser: argparse.ArgumentParser, text: str, default: Path | None = None) -> None:
     """Add `--fashion-mnist`, a folder with Fashion-MNIST's idx .gz files, with help `text`."""
     parser.add_argument("--fashion-mnist", type=Path, default=default, help=text)

@@ -54,7 +54,7 @@ from dinoscope.analysis.similarity import normalize
 from dinoscope.neighbors import KNNGraph, knn_graph
 from dinoscope.sources.memory import in_memory
 
-from _common import add_fashion_mnist, add_seed, load_fashion_mnist, make_parser, timed
+from _common import FASHION_MNIST, add_fashion_mnist, add_seed, load_fashion_mnist, make_parser, timed
 
 SIZE = 64
 THRESHOLDS = (0.99, 0.997, 0.999)
@@ -339,7 +339,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["digits", "fashion-mnist"], choices=["digits", "fashion-mnist"])
     parser.add_argument("--cluster-n", type=int, default=0, help="Fashion-MNIST images to cluster (0: skip)")
     add_fashion_mnist(parser, "Fashion-MNIST's idx .gz files (--sets, --cluster-n)",
-                      Path("/usr/share/datasets/fashion-mnist"))
+                      FASHION_MNIST)
     add_seed(parser)
     args = parser.parse_args()
     rows = []

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -32,6 +31,7 @@ from dinoscope.neighbors import knn_graph
 from dinoscope.query.nearby import place_nearby
 
 from _common import (
+    FASHION_MNIST,
     add_fashion_mnist,
     add_graph_k,
     add_seed,
@@ -43,8 +43,6 @@ from _common import (
     random_points,
     timed,
 )
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def heldout_accuracy(Y_fit: np.ndarray, y_fit: np.ndarray, Y_new: np.ndarray, y_new: np.ndarray,
@@ -128,7 +126,7 @@ def compare(name: str, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = make_parser(__doc__)
-    add_fashion_mnist(parser, "folder with the idx .gz files", FASHION)
+    add_fashion_mnist(parser, "folder with the idx .gz files", FASHION_MNIST)
     parser.add_argument("--sets", default="digits,fashion", help="comma-separated: digits, fashion")
     parser.add_argument("--n-fit", type=int, default=20000, help="Fashion-MNIST points the maps are fitted on")
     parser.add_argument("--n-place", type=int, default=10000, help="held-out Fashion-MNIST points to place")

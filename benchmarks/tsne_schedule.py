@@ -32,6 +32,7 @@ from dinoscope.metrics.faithfulness import map_metrics
 from dinoscope.neighbors import KNNGraph, knn_graph
 
 from _common import (
+    FASHION_MNIST,
     add_fashion_mnist,
     add_graph_k,
     add_seed,
@@ -43,7 +44,6 @@ from _common import (
     timed,
 )
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 SETTINGS = {
     "old": dict(n_iter=750, tol=0.0),
     "fixed500": dict(n_iter=500, tol=0.0),
@@ -92,7 +92,7 @@ def bench(name: str, X: np.ndarray, y: np.ndarray, graph: KNNGraph | None, args:
 
 def main() -> None:
     parser = make_parser(__doc__)
-    add_fashion_mnist(parser, "folder with Fashion-MNIST's idx .gz files", default=FASHION)
+    add_fashion_mnist(parser, "folder with Fashion-MNIST's idx .gz files", default=FASHION_MNIST)
     parser.add_argument("--n", type=int, default=70000, help="Fashion-MNIST subsample size (0: skip)")
     parser.add_argument("--pca", type=int, default=50,
                         help="reduce the Fashion-MNIST pixels to this many PCA components first (0: raw pixels)")
