@@ -1,5 +1,6 @@
 """Duplicates of each kind on small planted data: exact copies, re-encoded / shifted / brightened copies that only
-the perceptual hash finds, semantic copies that only the embedding finds, and flat images that must not pair."""
+the perceptual hash finds, semantic copies that only the embedding finds, embedding neighbours the hash contradicts,
+and flat images that must not pair."""
 
 from __future__ import annotations
 
@@ -82,6 +83,26 @@ def test_semantic_copies_found_without_hashes():
     assert dup["kinds"] == ["semantic"] and "semantic duplicates only" in dup["note"]
     assert dup["n_pairs"] == {"exact": 0, "perceptual": 0, "semantic": 10}
     assert columns["duplicate_kind"][400:] == ["semantic"] * 10 and columns["duplicate_of"][400] == "0"
+
+
+def test_semantic_pairs_the_hash_contradicts_are_dropped(planted):
+    """A random network put crops of plain sky side by side; here an embedding does so for a 0 and a 1. The hash
+    vetoes that pair, keeps a brightened copy it finds only weakly, and cannot judge two flat images."""
+    images, _ = planted
+    bright = np.clip(images[2] * 1.3, 0, 255).astype(np.uint8)  # hash ratio ~0.7: not a perceptual pair
+    flat = [np.full_like(images[0], 40), np.full_like(images[0], 41)]
+    images = np.concatenate([images[:300], np.stack([bright, *flat])])
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(len(images), 32)).astype(np.float32)
+    for a, b in ((0, 1), (2, 300), (301, 302)):
+        X[b] = X[a] + 1e-3 * rng.normal(size=32).astype(np.float32)
+    pixel, perceptual = _hashes(images)
+    graph = knn_graph(X, k=15)
+    pairs, kinds, _ = duplicate_pairs(X, graph, pixel, perceptual)
+    assert _found(pairs, kinds, "semantic") == {(2, 300), (301, 302)}  # the strongest kind: not perceptual
+    assert [0, 1] not in pairs.tolist()
+    embedding_alone, _ = semantic_pairs(X, graph)
+    assert {tuple(p) for p in embedding_alone.tolist()} == {(0, 1), (2, 300), (301, 302)}
 
 
 def test_flat_images_get_no_hash_and_never_pair():
