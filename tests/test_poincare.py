@@ -185,7 +185,7 @@ def test_centring_on_a_class_medoid_is_an_isometry(digits):
 @pytest.mark.slow
 def test_umap_method_lands_in_the_disk(digits):
     X, y, graph = digits
-    Y = PoincareMap(method="umap", n_epochs=100).fit_transform(X, knn=graph)
+    Y = PoincareMap(method="umap").fit_transform(X, knn=graph)  # 100 epochs: 0.87-0.94 over seeds
     assert (np.linalg.norm(Y, axis=1) < 1).all()
     assert knn_accuracy(g.pairwise_distances(Y, Y), y.astype(str)) > 0.9
 

@@ -25,6 +25,7 @@ from ..errors import DinoscopeError
 from ..geometry import EPS
 from ..neighbors import METRICS, KNNGraph, knn_graph, umap_knn
 from .base import MapEstimator
+from .spectral import spectral_init
 
 _DENSITY_K = 15  # neighbours whose mean distance measures density for center="density"
 _MEDOID_SAMPLE = 2000  # largest class sample searched for a medoid
@@ -37,8 +38,9 @@ def hyperbolic_umap(X: np.ndarray, knn: KNNGraph, n_neighbors: int = 15, min_dis
 
     from ..geometry import ball
 
+    init = spectral_init(X, knn, n_neighbors, 2, n_epochs, random_state)
     model = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs, metric=knn.metric,
-                      output_metric="hyperboloid", random_state=random_state,
+                      output_metric="hyperboloid", init=init, random_state=random_state,
                       n_jobs=1 if random_state is not None else -1)
     model.precomputed_knn = (*umap_knn(knn, n_neighbors), None)
     with warnings.catch_warnings():

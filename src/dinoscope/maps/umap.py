@@ -1,9 +1,11 @@
 """UMAP map by umap-learn; reuses the shared kNN graph through `precomputed_knn`.
 
 umap-learn needs a search index to place new points, and a precomputed graph comes without one.
-When the map was fitted from the shared graph, it gets `ExactSearchIndex` instead: exact, blocked
-search over the fitted points under the graph's metric (the shared graph's own method), so placing
-new points works in both cases without building a pynndescent index nobody may need.
+The map gets `ExactSearchIndex` instead: exact, blocked search over the fitted points under the
+graph's metric (the shared graph's own method), so placing new points works without building a
+pynndescent index nobody may need. Without a shared graph the map builds one the same way
+(`neighbors.knn_graph`). The layout starts from `spectral.spectral_init`: umap-learn's spectral
+start, computed in seconds instead of minutes.
 
 Determinism: a seeded map (the default) runs umap-learn's layout on one thread and gives the same
 coordinates every time; `random_state=None` lets it use all cores and is not reproducible.
@@ -21,8 +23,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..checks import check_new_points
 from ..errors import DinoscopeError
-from ..neighbors import METRICS, exact_neighbors, umap_knn
+from ..neighbors import METRICS, exact_neighbors, knn_graph, umap_knn
 from .base import MapEstimator
+from .spectral import spectral_init
 
 
 class ExactSearchIndex:
@@ -74,27 +77,28 @@ class UMAPMap(MapEstimator):
         self.random_state = random_state
 
     def fit(self, X: object, y: Sequence | None = None, *, knn=None) -> UMAPMap:
-        """Embed X; with `knn` (the shared graph of X) umap-learn skips its own neighbour search."""
+        """Embed X from `knn`, the shared graph of X (built here if not given)."""
         import umap
 
         X = self._check_fit(X, y, knn)
         n = X.shape[0]
         if self.n_neighbors >= n:
             raise DinoscopeError(f"UMAP needs 2 <= n_neighbors < n points, got {self.n_neighbors} for {n}")
+        if knn is None:
+            knn = knn_graph(X, k=self.n_neighbors - 1, metric=self.metric, seed=self.random_state or 0)
+        elif knn.metric != self.metric:
+            raise DinoscopeError(f"the shared graph uses {knn.metric} distances but UMAP is set to "
+                                 f"{self.metric}; make them agree")
+        init = spectral_init(X, knn, self.n_neighbors, 2, self.n_epochs, self.random_state)
         model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs,
-                          metric=self.metric, random_state=self.random_state,
+                          metric=self.metric, init=init, random_state=self.random_state,
                           n_jobs=1 if self.random_state is not None else -1)
+        model.precomputed_knn = (*umap_knn(knn, self.n_neighbors), None)
         self.n_features_in_ = X.shape[1]
-        if knn is not None:
-            if knn.metric != self.metric:
-                raise DinoscopeError(f"the shared graph uses {knn.metric} distances but UMAP is set to "
-                                     f"{self.metric}; make them agree")
-            model.precomputed_knn = (*umap_knn(knn, self.n_neighbors), None)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             self.umap_ = model.fit(X)
-        if knn is not None:
-            self.umap_._knn_search_index = ExactSearchIndex(X, knn.metric)
+        self.umap_._knn_search_index = ExactSearchIndex(X, knn.metric)
         self.embedding_ = np.asarray(self.umap_.embedding_, dtype=np.float32)
         return self
 

@@ -1,0 +1,44 @@
+"""The fast spectral start of the UMAP maps: umap-learn's eigenvectors, its fallbacks where they do not exist."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.datasets import load_digits
+from umap.spectral import spectral_layout
+
+from dinoscope.maps.spectral import fuzzy_graph, leading_eigenvectors, spectral_init
+from dinoscope.neighbors import knn_graph
+
+
+def unit_columns(A: np.ndarray) -> np.ndarray:
+    return A / np.linalg.norm(A, axis=0)
+
+
+def test_same_eigenvectors_as_umap_learn():
+    X = load_digits().data[:800].astype(np.float32)
+    graph = fuzzy_graph(X, knn_graph(X, k=30), 15, None).tocsr()
+    ours = leading_eigenvectors(graph, 2, seed=0)
+    theirs = spectral_layout(X, graph, 2, np.random.RandomState(0))
+    # each eigenvector matches up to its sign (the eigenvalues are distinct)
+    cosines = np.abs(np.sum(unit_columns(ours) * unit_columns(theirs), axis=0))
+    assert (cosines > 0.999).all()
+
+
+def test_start_is_scaled_like_umap_learn_and_seeded():
+    X = load_digits().data[:500].astype(np.float32)
+    knn = knn_graph(X, k=20)
+    start = spectral_init(X, knn, 15, 3, None, seed=0)
+    assert start.shape == (500, 3) and start.dtype == np.float32
+    assert np.isclose(np.abs(start).max(), 10.0, atol=1e-3)  # umap-learn's max_coord, plus its 1e-4 jitter
+    np.testing.assert_array_equal(start, spectral_init(X, knn, 15, 3, None, seed=0))
+
+
+def test_a_graph_in_pieces_falls_back_to_umap_learns_layout():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(60, 8)) + 50, rng.normal(size=(60, 8)) - 50]).astype(np.float32)
+    knn = knn_graph(X, k=10, metric="euclidean")
+    start = spectral_init(X, knn, 10, 2, None, seed=0)
+    assert start.shape == (120, 2) and np.isfinite(start).all()
+    # umap-learn lays out each piece on its own: the two blobs do not overlap
+    a, b = start[:60], start[60:]
+    assert np.linalg.norm(a.mean(0) - b.mean(0)) > 3 * max(a.std(0).max(), b.std(0).max())
