@@ -45,6 +45,9 @@ from ..geometry import ball
 _PLAIN_LR = 0.1
 _MAX_STEP = 1.0
 _TINY = ball.TINY
+# numpy's error model: a float division by zero gives inf instead of a checked branch in every pair's arithmetic
+# (the kernels guard their divisors themselves)
+_JIT = {"cache": True, "error_model": "numpy"}
 
 
 def initial_layout(X: np.ndarray, random_state: int | None) -> np.ndarray:
@@ -52,7 +55,7 @@ def initial_layout(X: np.ndarray, random_state: int | None) -> np.ndarray:
     return np.asarray(initialization.pca(X, random_state=random_state), dtype=np.float64)
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", **_JIT)
 def _pair(e0: float, e1: float, ia: float, ib: float, inv_s2: float) -> tuple[float, float, float]:
     """For e = y_i - y_j, ia = 1 / (1 - |y_i|²) and ib alike: kernel w = 1 / (1 + d²/s²), factor c and |e|².
 
@@ -71,7 +74,7 @@ def _pair(e0: float, e1: float, ia: float, ib: float, inv_s2: float) -> tuple[fl
     return 1.0 / (1.0 + d * d * inv_s2), 4.0 * ratio * inv_s2 * ia * ib, s
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", **_JIT)
 def _add(out, c, i, j, f, e0, e1, s, ia, Y):  # pragma: no cover - numba
     """Add f·∂(d²/s²)/∂y to both ends of pair (i, j) in chunk c's force buffer."""
     out[c, i, 0] += f * (e0 + s * ia[i] * Y[i, 0])
@@ -80,14 +83,16 @@ def _add(out, c, i, j, f, e0, e1, s, ia, Y):  # pragma: no cover - numba
     out[c, j, 1] += f * (s * ia[j] * Y[j, 1] - e1)
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", **_JIT)
 def _partner(key, i, n):  # pragma: no cover - numba
-    """A partner j ≠ i of point i, uniform over the others, from a 64-bit counter (splitmix64's finaliser)."""
+    """A partner j ≠ i of point i, uniform over the others, from a 64-bit counter (splitmix64's finaliser); its top
+    32 bits scaled to n - 1 by a multiply and a shift (Lemire's reduction: a 64-bit modulo costs more than the rest
+    of the hash; the bias, n / 2³², is far below the sampling noise)."""
     z = key + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
-    return (i + 1 + np.int64(z % np.uint64(n - 1))) % n
+    return (i + 1 + np.int64(((z >> np.uint64(32)) * np.uint64(n - 1)) >> np.uint64(32))) % n
 
 
 def _force_kernel(Y, ia, rows, cols, p, pair_rows, pair_cols, m, key, inv_s2, attract_bounds, repel_bounds,
@@ -185,9 +190,9 @@ def _step_kernel(Y, grad, update, gains, learning_rate, momentum, min_gain, max_
 # busy 2-core machine, much more), so small maps run serially. Results are identical either way.
 _PARALLEL_MIN = 20000
 _CHUNKS = 8  # pair chunks, each with its own force buffer; fixed, so sums do not depend on the thread count
-_FORCES = {parallel: numba.njit(parallel=parallel, cache=True)(_force_kernel) for parallel in (False, True)}
-_COMBINE = {parallel: numba.njit(parallel=parallel, cache=True)(_combine_kernel) for parallel in (False, True)}
-_STEP = {parallel: numba.njit(parallel=parallel, cache=True)(_step_kernel) for parallel in (False, True)}
+_FORCES = {parallel: numba.njit(parallel=parallel, **_JIT)(_force_kernel) for parallel in (False, True)}
+_COMBINE = {parallel: numba.njit(parallel=parallel, **_JIT)(_combine_kernel) for parallel in (False, True)}
+_STEP = {parallel: numba.njit(parallel=parallel, **_JIT)(_step_kernel) for parallel in (False, True)}
 
 Pairs = tuple[np.ndarray, np.ndarray]
 _NO_PAIRS = np.empty(0, dtype=np.int64)
@@ -316,11 +321,12 @@ def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 250, early
                     early_exaggeration: float = 12.0, learning_rate: float | str = "auto",
                     negative_samples: int | None = None, pairs: Pairs | None = None, seed: int = 0,
                     eps: float = ball.EPS, scale: float = 1.0, tol: float = 0.0, check_every: int = 10,
-                    verbose: bool = False) -> Result:
+                    early_negative_samples: int | None = None, verbose: bool = False) -> Result:
     """Optimise a disk layout from Y against P: exaggerated phase (momentum 0.5), then the plain one (0.8).
 
     The repulsion sums over `pairs` (e.g. `all_pairs(n)`), or else over `negative_samples` partners per point
-    drawn afresh every iteration (seeded by `seed`). Every `check_every` iterations of the plain phase the KL
+    drawn afresh every iteration (seeded by `seed`; `early_negative_samples` of them while exaggerated, where the
+    attraction dominates; None: as many as later). Every `check_every` iterations of the plain phase the KL
     divergence is estimated (`Result.kl`); with tol > 0 the phase stops at the first check where it fell by less
     than tol per iteration since the previous one.
     `learning_rate` "auto" is n / early_exaggeration in the first phase and a tenth of it in the second,
@@ -332,8 +338,9 @@ def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 250, early
     descent = RiemannianDescent(eps, max_step=_MAX_STEP * scale)
     Y = np.ascontiguousarray(ball.project(np.asarray(Y, dtype=np.float64), eps))
     auto = max(n / early_exaggeration, 50.0) * scale * scale
-    phases = ((early_exaggeration_iter, early_exaggeration, 0.5, auto, False),
-              (n_iter, 1.0, 0.8, auto * _PLAIN_LR, True))
+    early = early_negative_samples or negative_samples
+    phases = ((early_exaggeration_iter, early_exaggeration, 0.5, auto, False, early),
+              (n_iter, 1.0, 0.8, auto * _PLAIN_LR, True, negative_samples))
     exact = None if pairs is None else Repulsion(tuple(np.ascontiguousarray(a, dtype=np.int64) for a in pairs))
     order = None
     if exact is None:  # neighbours in nearby rows: the forces' scattered reads and writes then mostly hit the cache
@@ -343,13 +350,13 @@ def hyperbolic_tsne(P: sp.csr_matrix, Y: np.ndarray, *, n_iter: int = 250, early
     done, history = 0, []
     with progress_bar("hyperbolic t-SNE", enabled=verbose) as bar:
         task = bar.add_task("hyperbolic t-SNE", total=early_exaggeration_iter + n_iter)
-        for iters, alpha, momentum, lr, stop in phases:
+        for iters, alpha, momentum, lr, stop, samples in phases:
             lr = lr if learning_rate == "auto" else float(learning_rate)
             for it in range(iters):
                 check = stop and (it + 1) % check_every == 0
                 # checks share one draw: the differences of their KL estimates then hardly carry sampling noise
                 key = draw_key(seed, _CHECK_DRAW if check else done)
-                repulsion = exact or Repulsion(m=min(negative_samples, n - 1), key=key)
+                repulsion = exact or Repulsion(m=min(samples, n - 1), key=key)
                 grad, kl = forces.gradient(Y, repulsion, alpha, objective=check)
                 descent.step(Y, grad, lr, momentum, in_place=True)
                 done += 1

@@ -83,6 +83,9 @@ class PoincareMap(MapEstimator):
         t-SNE step size; auto: n / early_exaggeration while exaggerated, a tenth of it afterwards.
     negative_samples : int
         Random repulsion partners per point and iteration above exact_max points.
+    early_negative_samples : int
+        The same during the early exaggeration, where the exaggerated attraction dominates: 4 instead of 32 kept
+        the 70k Fashion-MNIST map's trustworthiness, 10-NN accuracy and hierarchy score and saved a third of its time.
     exact_max : int
         Up to this many points the t-SNE repulsion is exact.
     tol : float
@@ -118,6 +121,7 @@ class PoincareMap(MapEstimator):
         "early_exaggeration": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "negative_samples": [Interval(Integral, 1, None, closed="left")],
+        "early_negative_samples": [Interval(Integral, 1, None, closed="left")],
         "exact_max": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "scale": [Interval(Real, 0, None, closed="neither")],
@@ -134,7 +138,8 @@ class PoincareMap(MapEstimator):
 
     def __init__(self, method: str = "tsne", perplexity: float = 15, n_iter: int = 250,
                  early_exaggeration_iter: int = 250, early_exaggeration: float = 12,
-                 learning_rate: float | str = "auto", negative_samples: int = 32, exact_max: int = 1000,
+                 learning_rate: float | str = "auto", negative_samples: int = 32, early_negative_samples: int = 4,
+                 exact_max: int = 1000,
                  tol: float = 0.0, scale: float = 0.3, n_neighbors: int = 15, min_dist: float = 0.1,
                  n_epochs: int | None = None,
                  center: str | None = "mean", center_class: str | int | None = None, eps: float = EPS,
@@ -146,6 +151,7 @@ class PoincareMap(MapEstimator):
         self.early_exaggeration = early_exaggeration
         self.learning_rate = learning_rate
         self.negative_samples = negative_samples
+        self.early_negative_samples = early_negative_samples
         self.exact_max = exact_max
         self.tol = tol
         self.scale = scale
@@ -179,8 +185,9 @@ class PoincareMap(MapEstimator):
                                  n_iter=self.n_iter, early_exaggeration_iter=self.early_exaggeration_iter,
                                  early_exaggeration=self.early_exaggeration, learning_rate=self.learning_rate,
                                  pairs=all_pairs(n) if n <= self.exact_max else None,
-                                 negative_samples=min(self.negative_samples, n - 1), seed=seed, eps=self.eps,
-                                 scale=self.scale, tol=self.tol, verbose=self.verbose)
+                                 negative_samples=min(self.negative_samples, n - 1),
+                                 early_negative_samples=min(self.early_negative_samples, n - 1), seed=seed,
+                                 eps=self.eps, scale=self.scale, tol=self.tol, verbose=self.verbose)
         self.n_iter_, self.kl_divergence_ = result.n_iter, (result.kl[-1] if result.kl else None)
         return result.embedding
 
