@@ -7,9 +7,10 @@ UMAP); then `--n-place` other points are placed by each learned map (one forward
 search and SGD). Reported: placing throughput (learned maps: best of 3 passes; peers: one) and its ratio to
 the peer, held-out 10-NN accuracy (placed points classified by their 10 nearest fitted points on the map; the
 embedding space's figure is the ceiling), and training time. k-NN placement (`dinoscope place --method knn`)
-puts each new point at the weighted mean of its nearest fitted points on the fitted map. Two real sets:
-scikit-learn's digits and Fashion-MNIST. Everything runs once on a small input first, so numba's JIT
-compilation is not timed.
+puts each new point at the weighted mean of its nearest fitted points on the fitted map, found by the k-means
+cells index (`query.nearby.cells`, its build reported as training; best of 3) or, for reference, by exact
+search. Two real sets: scikit-learn's digits and Fashion-MNIST. Everything runs once on a small input first, so
+numba's JIT compilation is not timed.
 
     python benchmarks/place.py                                   # digits, and Fashion-MNIST 20,000 + 10,000
     python benchmarks/place.py --n-fit 60000 --device cuda       # larger, learned maps trained on the GPU
@@ -27,8 +28,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from dinoscope.geometry import ball
 from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PoincareMap, TSNEMap, UMAPMap
-from dinoscope.neighbors import knn_graph
-from dinoscope.query.nearby import place_nearby
+from dinoscope.neighbors import exact_neighbors, knn_graph
+from dinoscope.query.nearby import K, cells, place_among, place_nearby
 
 from _common import (
     FASHION_MNIST,
@@ -98,6 +99,7 @@ def compare(name: str, args: argparse.Namespace) -> None:
     if args.poincare:
         pairs.append(("Poincaré", PoincareMap(random_state=args.seed),
                       ParametricPoincare(device=args.device, random_state=args.seed), None))
+    index, t_index = timed(lambda: cells(Z_fit))  # of the embeddings only: one serves every map
     table: list[list[str] | str] = []
     for title, teacher, student, peer in pairs:
         disk = title == "Poincaré"
@@ -107,9 +109,13 @@ def compare(name: str, args: argparse.Namespace) -> None:
         student.transform(Z_new[:100])  # first call allocations
         Y_new, t_learned = best_of(lambda s=student: s.transform(Z_new), 3)
         disks = {"m"} if disk else set()
-        K_new, t_knn = best_of(lambda T=T_fit, d=disks: place_nearby(Z_fit, {"m": T}, Z_new, disks=d)["m"], 3)
+        K_new, t_knn = best_of(lambda T=T_fit, d=disks: place_nearby(Z_fit, {"m": T}, Z_new, disks=d,
+                                                                      index=index)["m"], 3)
+        E_new, t_exact = best_of(lambda T=T_fit, d=disks: place_among(*exact_neighbors(Z_fit, Z_new, K), {"m": T},
+                                                                       disks=d)["m"], 3)
         ours = [(f"learned {title}", t_learned, heldout_accuracy(Y_fit, y_fit, Y_new, y_new, metric), t_train),
-                (f"k-NN {title}", t_knn, heldout_accuracy(T_fit, y_fit, K_new, y_new, metric), 0.0)]
+                (f"k-NN {title}", t_knn, heldout_accuracy(T_fit, y_fit, K_new, y_new, metric), t_index),
+                (f"k-NN {title}, exact", t_exact, heldout_accuracy(T_fit, y_fit, E_new, y_new, metric), 0.0)]
         theirs = None
         if peer is not None:
             P_new, t_peer = timed(lambda teacher=teacher: teacher.transform(Z_new))
@@ -139,7 +145,8 @@ def main() -> None:
     print("timings exclude numba JIT compilation (everything ran once on 400 random points first)")
     for name in args.sets.split(","):
         compare(name, args)
-    print("train s: the learned map's own training (its teacher excluded; k-NN placement trains nothing); "
+    print("train s: the learned map's own training (its teacher excluded); for k-NN placement, building "
+          "its cells index (exact search builds nothing); "
           "for a peer, fitting its map")
 
 

@@ -8,7 +8,8 @@ import pytest
 from dinoscope.errors import DinoscopeError
 from dinoscope.geometry import ball
 from dinoscope.neighbors import exact_neighbors
-from dinoscope.query.nearby import K, membership, place_nearby, weighted_mean
+from dinoscope.query import nearby
+from dinoscope.query.nearby import CANDIDATES, K, cells, membership, place_nearby, search_cells, weighted_mean
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,55 @@ def test_the_nearest_neighbour_weighs_most():
     # an exact copy (distance 0) weighs as a near one does: no jump of the scale to the next neighbour
     copy, near = membership(np.array([[0.0, 0.1, 0.3, 0.7], [1e-7, 0.1, 0.3, 0.7]], np.float32))
     np.testing.assert_allclose(copy, near, rtol=1e-4)
+    # the order of a row does not matter
+    np.testing.assert_allclose(membership(np.array([[0.4, 0.8, 0.1, 0.2]], np.float32))[0], weights[0, [2, 3, 0, 1]])
+
+
+def test_membership_is_umaps_kernel_sharpened():
+    from umap.umap_ import smooth_knn_dist
+
+    rng = np.random.default_rng(0)
+    d = np.sort(rng.uniform(0, 1, (200, K)) ** rng.uniform(0.2, 3, (200, 1)), axis=1).astype(np.float32)
+    d[:3, :6] = 0.3  # six neighbours at one distance: no scale reaches log2(k), umap-learn's floor applies
+    beyond = d - d[:, :1]
+    sigmas, _ = smooth_knn_dist(beyond + 1.0, float(K), local_connectivity=1.0)
+    np.testing.assert_allclose(membership(d), np.exp(-4 * beyond / sigmas[:, None]), rtol=1e-3, atol=1e-6)
+
+
+def test_cells_find_most_exact_neighbours_and_score_them_exactly():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(30, 16))[rng.integers(0, 30, 3000)] + rng.normal(size=(3000, 16)) * 0.5).astype(np.float32)
+    new = X[:300] + rng.normal(size=(300, 16)).astype(np.float32) * 0.2
+    index = cells(X)
+    assert index.members.shape == (55, CANDIDATES)  # √3000 cells of 100 candidates each
+    indices, distances = search_cells(index, new, K)
+    truth, _ = exact_neighbors(X, new, K)
+    recall = np.mean([len(np.intersect1d(a, b)) for a, b in zip(indices, truth, strict=True)]) / K
+    assert recall > 0.9
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    cosine = 1 - np.einsum("md,mkd->mk", unit(new), unit(X)[indices])
+    np.testing.assert_allclose(distances, cosine, atol=1e-5)  # exact cosine distances of the candidates found
+
+
+def test_queries_in_blocks_find_what_one_block_finds(blobs, monkeypatch):
+    X, _, new = blobs
+    index = cells(X)
+    whole = search_cells(index, new, K)
+    monkeypatch.setattr(nearby, "SCORES_MAX", 7 * index.members.shape[1])  # 7 queries a block, the last one of 1
+    for got, want in zip(search_cells(index, new, K), whole, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_set_no_larger_than_the_candidates_is_searched_exactly(blobs):
+    X, _, new = blobs
+    index = cells(X[:CANDIDATES])
+    assert len(index.centroids) == 1
+    indices, distances = search_cells(index, new, K)
+    truth, exact = exact_neighbors(X[:CANDIDATES], new, K)
+    np.testing.assert_array_equal(np.sort(indices, axis=1), np.sort(truth, axis=1))  # rows come in no order
+    np.testing.assert_allclose(np.sort(distances, axis=1), exact, atol=1e-6)
+    with pytest.raises(DinoscopeError, match=f"cannot find {CANDIDATES + 1} neighbours among {CANDIDATES}"):
+        search_cells(index, new, CANDIDATES + 1)
 
 
 def test_disk_placement_stays_in_the_disk_and_is_flat_near_the_centre(blobs):

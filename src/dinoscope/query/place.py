@@ -108,7 +108,7 @@ def _learned(model: RunModel, vectors: np.ndarray) -> tuple[dict[str, np.ndarray
 
 def _nearby(run: RunDir, vectors: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Every map's coordinates of `vectors` by k-NN placement among the run's fitted points; the seconds are the
-    whole placement's, shared by the maps (one neighbour search serves them all)."""
+    whole placement's, building the neighbour index included, shared by the maps (one search serves them all)."""
     from ..maps.registry import distance
     from .nearby import place_nearby
 
