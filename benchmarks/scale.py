@@ -56,15 +56,16 @@ def write_source(path: Path, vectors: np.ndarray, labels: np.ndarray) -> None:
     pq.write_table(table, path)
 
 
-def run_stage(args: list[str]) -> tuple[float, float]:
-    """Seconds and peak resident GiB of one `dinoscope` command in its own process; stops the script if it fails."""
+def run_stage(args: list[str]) -> tuple[float, float, float]:
+    """Seconds, CPU seconds (user + system: what a shared machine does not inflate) and peak resident GiB of one
+    `dinoscope` command in its own process; stops the script if it fails."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dinoscope", *args])
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"dinoscope {' '.join(args)} failed (exit {os.waitstatus_to_exitcode(status)})")
-    return seconds, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
 
 
 def stages(source: Path, run: Path) -> list[tuple[str, list[str]]]:
@@ -98,7 +99,7 @@ def main() -> None:
         parser.error("--fashion-mnist DIR is required (Debian: apt-get install dataset-fashion-mnist)")
     sizes = [int(s) for s in args.sizes.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
-    figures: dict[int, dict[str, tuple[float, float]]] = {}
+    figures: dict[int, dict[str, tuple[float, float, float]]] = {}
     for n in sizes:
         source, run = args.work / f"vectors-{n}x{args.dim}.parquet", args.work / f"run-{n}"
         if not source.exists():
@@ -107,22 +108,25 @@ def main() -> None:
         figures[n] = {}
         for name, stage_args in stages(source, run):
             figures[n][name] = run_stage(stage_args)
-            print(f"n={n} {name}: {figures[n][name][0]:.1f}s, peak {figures[n][name][1]:.2f} GiB", flush=True)
+            seconds, cpu, peak = figures[n][name]
+            print(f"n={n} {name}: {seconds:.1f}s, CPU {cpu:.1f}s, peak {peak:.2f} GiB", flush=True)
             if name == "map":
-                peak = figures[n]["map"][1]
-                figures[n].update({f"  {m}": (s, peak) for m, s in map_seconds(run).items()})
+                figures[n].update({f"  {m}": (s, math.nan, peak) for m, s in map_seconds(run).items()})
         stage_figures = [f for name, f in figures[n].items() if not name.startswith(" ")]
-        figures[n]["whole run"] = (sum(s for s, _ in stage_figures), max(m for _, m in stage_figures))
+        figures[n]["whole run"] = (sum(f[0] for f in stage_figures), sum(f[1] for f in stage_figures),
+                                   max(f[2] for f in stage_figures))
     pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
     nlogn = [exponent(a * math.log(a), b * math.log(b), a, b) for a, b in pairs]
-    header = ["stage", *[f"s @{n // 1000}k" for n in sizes], *[f"GiB @{n // 1000}k" for n in sizes],
+    header = ["stage", *[f"s @{n // 1000}k" for n in sizes], *[f"CPU s @{n // 1000}k" for n in sizes],
+              *[f"GiB @{n // 1000}k" for n in sizes],
               *[f"exp {a // 1000}k-{b // 1000}k" for a, b in pairs]]
     rows = []
     for name in figures[sizes[0]]:
         exps = [exponent(figures[a][name][0], figures[b][name][0], a, b) for a, b in pairs]
         mark = " *" if any(e > limit + 0.1 for e, limit in zip(exps, nlogn, strict=True)) else ""
         rows.append([name + mark, *[f"{figures[n][name][0]:.1f}" for n in sizes],
-                     *[f"{figures[n][name][1]:.2f}" for n in sizes], *[f"{e:.2f}" for e in exps]])
+                     *["" if math.isnan(figures[n][name][1]) else f"{figures[n][name][1]:.1f}" for n in sizes],
+                     *[f"{figures[n][name][2]:.2f}" for n in sizes], *[f"{e:.2f}" for e in exps]])
     print(f"\n{args.dim}-D vectors from Fashion-MNIST; each stage in its own process; * grows faster than "
           f"n log n + 0.1 (n log n's exponents: {', '.join(f'{e:.2f}' for e in nlogn)})")
     print_columns(header, [16] + [10] * (len(header) - 1), rows)
