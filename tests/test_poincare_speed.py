@@ -152,3 +152,12 @@ def test_fewer_partners_while_exaggerated_keep_the_map(digits):
         scores[early] = (trustworthiness(D_high, D), knn_accuracy(D, y.astype(str)))
     assert scores[2][0] > scores[16][0] - 0.01 and scores[2][1] > scores[16][1] - 0.03
     assert scores[16][1] > 0.85
+
+
+def test_serial_and_parallel_kernels_are_cached_apart():
+    # numba keys its cache by the function, not by its options: sharing one name, the parallel variant loaded
+    # the serial one's code (numba issue #6845)
+    for variants in (ht._FORCES, ht._COMBINE, ht._STEP):
+        names = {variants[p].py_func.__qualname__ for p in (False, True)}
+        assert len(names) == 2
+        assert variants[True].targetoptions.get("parallel") and not variants[False].targetoptions.get("parallel")

@@ -29,6 +29,7 @@ which every force divides by.
 
 from __future__ import annotations
 
+import types
 from typing import NamedTuple
 
 import numba
@@ -190,9 +191,22 @@ def _step_kernel(Y, grad, update, gains, learning_rate, momentum, min_gain, max_
 # busy 2-core machine, much more), so small maps run serially. Results are identical either way.
 _PARALLEL_MIN = 20000
 _CHUNKS = 8  # pair chunks, each with its own force buffer; fixed, so sums do not depend on the thread count
-_FORCES = {parallel: numba.njit(parallel=parallel, **_JIT)(_force_kernel) for parallel in (False, True)}
-_COMBINE = {parallel: numba.njit(parallel=parallel, **_JIT)(_combine_kernel) for parallel in (False, True)}
-_STEP = {parallel: numba.njit(parallel=parallel, **_JIT)(_step_kernel) for parallel in (False, True)}
+
+
+def _variants(kernel) -> dict[bool, numba.core.registry.CPUDispatcher]:
+    """`kernel` compiled serial and parallel, each cached under its own name: numba's cache key leaves out the
+    options, so two variants of one function would load each other's code from the cache (numba issue #6845) and
+    the parallel one ran on one thread."""
+    compiled = {}
+    for parallel in (False, True):
+        name = f"{kernel.__name__}_{'parallel' if parallel else 'serial'}"
+        fn = types.FunctionType(kernel.__code__, kernel.__globals__, name, kernel.__defaults__, kernel.__closure__)
+        fn.__qualname__ = name
+        compiled[parallel] = numba.njit(parallel=parallel, **_JIT)(fn)
+    return compiled
+
+
+_FORCES, _COMBINE, _STEP = _variants(_force_kernel), _variants(_combine_kernel), _variants(_step_kernel)
 
 Pairs = tuple[np.ndarray, np.ndarray]
 _NO_PAIRS = np.empty(0, dtype=np.int64)
