@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 from umap.spectral import spectral_layout
 
@@ -42,3 +43,22 @@ def test_a_graph_in_pieces_falls_back_to_umap_learns_layout():
     # umap-learn lays out each piece on its own: the two blobs do not overlap
     a, b = start[:60], start[60:]
     assert np.linalg.norm(a.mean(0) - b.mean(0)) > 3 * max(a.std(0).max(), b.std(0).max())
+
+
+def test_a_graph_in_very_many_pieces_starts_from_pca(monkeypatch):
+    import dinoscope.maps.spectral as spectral
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(30, 8)) * 100  # 30 tight groups of 12 near-copies: a graph in 30 pieces
+    X = (np.repeat(centres, 12, axis=0) + rng.normal(size=(360, 8)) * 0.01).astype(np.float32)
+    knn = knn_graph(X, k=10, metric="euclidean")
+    monkeypatch.setattr(spectral, "PIECES_MAX", 10)
+    monkeypatch.setattr("umap.spectral.spectral_layout", lambda *a, **k: pytest.fail("the c x c layout was used"))
+    start = spectral_init(X, knn, 10, 2, None, seed=0)
+    assert start.shape == (360, 2) and np.isfinite(start).all()
+    assert np.isclose(np.abs(start).max(), 10.0, atol=1e-3)
+    # the first principal component orders the groups as the data does
+    from sklearn.decomposition import PCA
+
+    pc = PCA(1, random_state=0).fit_transform(X)[:, 0]
+    assert abs(np.corrcoef(pc, start[:, 0])[0, 1]) > 0.99
