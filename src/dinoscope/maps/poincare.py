@@ -23,9 +23,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import DinoscopeError
 from ..geometry import EPS
-from ..neighbors import METRICS, KNNGraph, knn_graph, umap_knn
+from ..neighbors import METRICS, KNNGraph, knn_graph
 from .base import MapEstimator
-from .spectral import spectral_init
+from .spectral import umap_on_graph
 
 _DENSITY_K = 15  # neighbours whose mean distance measures density for center="density"
 _MEDOID_SAMPLE = 2000  # largest class sample searched for a medoid
@@ -34,15 +34,10 @@ _MEDOID_SAMPLE = 2000  # largest class sample searched for a medoid
 def hyperbolic_umap(X: np.ndarray, knn: KNNGraph, n_neighbors: int = 15, min_dist: float = 0.1,
                     n_epochs: int | None = None, random_state: int | None = 0) -> np.ndarray:
     """umap-learn on the hyperboloid from the shared graph, returned as Poincaré disk coordinates."""
-    import umap
-
     from ..geometry import ball
 
-    init = spectral_init(X, knn, n_neighbors, 2, n_epochs, random_state)
-    model = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs, metric=knn.metric,
-                      output_metric="hyperboloid", init=init, random_state=random_state,
-                      n_jobs=1 if random_state is not None else -1)
-    model.precomputed_knn = (*umap_knn(knn, n_neighbors), None)
+    model = umap_on_graph(X, knn, n_neighbors, n_epochs, random_state, min_dist=min_dist,
+                          output_metric="hyperboloid")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(knn_search_index|n_jobs|gradient function).*")
         space = np.asarray(model.fit(X).embedding_, dtype=np.float64)  # the hyperboloid's spatial coordinates

@@ -71,3 +71,16 @@ def spectral_init(X: np.ndarray, knn: KNNGraph, n_neighbors: int, dim: int, n_ep
     elif layout is None:
         layout = spectral_layout(X, graph, dim, random_state, metric=knn.metric)
     return noisy_scale_coords(layout, random_state, max_coord=10, noise=0.0001).astype(np.float32)
+
+
+def umap_on_graph(X: np.ndarray, knn: KNNGraph, n_neighbors: int, n_epochs: int | None, random_state: int | None,
+                  **options):
+    """An unfitted umap-learn UMAP that reads the shared graph and starts from `spectral_init`; seeded, it lays out
+    on one thread (umap-learn's reproducible mode). `options` go to umap.UMAP (min_dist, output_metric, ...)."""
+    import umap
+
+    init = spectral_init(X, knn, n_neighbors, 2, n_epochs, random_state)
+    model = umap.UMAP(n_neighbors=n_neighbors, n_epochs=n_epochs, metric=knn.metric, init=init,
+                      random_state=random_state, n_jobs=1 if random_state is not None else -1, **options)
+    model.precomputed_knn = (*umap_knn(knn, n_neighbors), None)
+    return model

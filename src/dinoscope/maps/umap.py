@@ -4,8 +4,8 @@ umap-learn needs a search index to place new points, and a precomputed graph com
 The map gets `ExactSearchIndex` instead: exact, blocked search over the fitted points under the
 graph's metric (the shared graph's own method), so placing new points works without building a
 pynndescent index nobody may need. Without a shared graph the map builds one the same way
-(`neighbors.knn_graph`). The layout starts from `spectral.spectral_init`: umap-learn's spectral
-start, computed in seconds instead of minutes.
+(`neighbors.knn_graph`). `spectral.umap_on_graph` builds the model, shared with the disk's UMAP method:
+its layout starts from umap-learn's spectral start, computed in seconds instead of minutes.
 
 Determinism: a seeded map (the default) runs umap-learn's layout on one thread and gives the same
 coordinates every time; `random_state=None` lets it use all cores and is not reproducible.
@@ -23,9 +23,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..checks import check_new_points
 from ..errors import DinoscopeError
-from ..neighbors import METRICS, exact_neighbors, knn_graph, umap_knn
+from ..neighbors import METRICS, exact_neighbors, knn_graph
 from .base import MapEstimator
-from .spectral import spectral_init
+from .spectral import umap_on_graph
 
 
 class ExactSearchIndex:
@@ -78,8 +78,6 @@ class UMAPMap(MapEstimator):
 
     def fit(self, X: object, y: Sequence | None = None, *, knn=None) -> UMAPMap:
         """Embed X from `knn`, the shared graph of X (built here if not given)."""
-        import umap
-
         X = self._check_fit(X, y, knn)
         n = X.shape[0]
         if self.n_neighbors >= n:
@@ -89,11 +87,7 @@ class UMAPMap(MapEstimator):
         elif knn.metric != self.metric:
             raise DinoscopeError(f"the shared graph uses {knn.metric} distances but UMAP is set to "
                                  f"{self.metric}; make them agree")
-        init = spectral_init(X, knn, self.n_neighbors, 2, self.n_epochs, self.random_state)
-        model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs,
-                          metric=self.metric, init=init, random_state=self.random_state,
-                          n_jobs=1 if self.random_state is not None else -1)
-        model.precomputed_knn = (*umap_knn(knn, self.n_neighbors), None)
+        model = umap_on_graph(X, knn, self.n_neighbors, self.n_epochs, self.random_state, min_dist=self.min_dist)
         self.n_features_in_ = X.shape[1]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
