@@ -81,6 +81,24 @@ def test_queries_in_blocks_find_what_one_block_finds(blobs, monkeypatch):
         np.testing.assert_array_equal(got, want)
 
 
+def test_queries_on_several_threads_land_where_one_thread_puts_them(blobs, monkeypatch):
+    X, Y, new = blobs
+    one = place_nearby(X, {"flat": Y}, new)["flat"]  # 50 queries: under PART_MIN, one thread
+    monkeypatch.setattr(nearby, "PART_MIN", 10)
+    monkeypatch.setattr(nearby.os, "cpu_count", lambda: 3)  # three parts of 17, 17 and 16 queries
+    np.testing.assert_allclose(place_nearby(X, {"flat": Y}, new)["flat"], one, atol=1e-5)
+
+
+def test_copies_among_the_fitted_points_still_give_k_distinct_neighbours(blobs):
+    X, _, new = blobs
+    copies = np.concatenate([X[:33]] * 3 + [X[200:201]])  # blob 0's first 33 points three times: 100, one cell
+    _, ranked = exact_neighbors(copies, new, K + 1)
+    assert (ranked[:, K - 1] == ranked[:, K]).any()  # the 10th nearest ties with the 11th: three copies at 10-12
+    indices, distances = search_cells(cells(copies), new, K)
+    assert all(len(np.unique(row)) == K for row in indices)  # k distinct fitted points, none counted twice
+    np.testing.assert_allclose(np.sort(distances, axis=1), ranked[:, :K], atol=1e-6)
+
+
 def test_a_set_no_larger_than_the_candidates_is_searched_exactly(blobs):
     X, _, new = blobs
     index = cells(X[:CANDIDATES])
