@@ -93,6 +93,19 @@ def best_of(fn: Callable[[], T], reps: int, warmup: int = 0) -> tuple[T | None, 
     return out, best
 
 
+def per_call(fn: Callable[[], T], reps: int = 3, min_seconds: float = 0.2) -> tuple[T, float]:
+    """Result and seconds per call of fn(), the best of `reps` timings that each repeat it until `min_seconds`
+    have passed: a call of a few milliseconds, timed once, is mostly the machine's scheduling noise."""
+    out, best = fn(), float("inf")
+    for _ in range(reps):
+        calls, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < min_seconds or calls == 0:
+            fn()
+            calls += 1
+        best = min(best, elapsed / calls)
+    return out, best
+
+
 def median_spread(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
     """The median of repeated measurements and their (min, max) spread."""
     return float(np.median(values)), (min(values), max(values))
