@@ -33,30 +33,28 @@ def clustering_epochs(n: int) -> int:
 def reduce_for_clustering(vectors: np.ndarray, graph: KNNGraph | None = None, *, n_components: int = 5,
                           n_neighbors: int = 15, n_epochs: int | None = None, init: str | None = None,
                           seed: int | None = 0) -> np.ndarray:
-    """UMAP to a few dimensions with min_dist=0 (dense, separated clumps that HDBSCAN finds); reuses `graph`.
+    """UMAP to a few dimensions with min_dist=0 (dense, separated clumps that HDBSCAN finds) on `graph` (the shared
+    one; a cosine graph is built when not given), by the same `maps.spectral.umap_on_graph` as the UMAP maps.
 
-    `n_epochs` defaults to `clustering_epochs(n)`; `init` to spectral up to 10,000 points and PCA above (umap-learn's
-    spectral initialisation alone takes most of a minute at 70k points; the layout then corrects the PCA start).
+    `n_epochs` defaults to `clustering_epochs(n)`; `init` to spectral up to 10,000 points and PCA above (chosen on
+    benchmarks/analysis.py --cluster-n when umap-learn's own spectral start took most of a minute at 70k; the
+    layout then corrects the PCA start).
     """
-    import umap
-
-    from ..neighbors import umap_knn
+    from ..maps.spectral import umap_on_graph
+    from ..neighbors import knn_graph
 
     X = as_points(vectors, "vectors")
     n = X.shape[0]
     if not 2 <= n_neighbors < n or not 1 <= n_components < n - 1:
         raise DinoscopeError(f"cannot reduce {n} points to {n_components}-D with {n_neighbors} neighbours; "
                              "use fewer components or neighbours")
+    graph = knn_graph(X, k=n_neighbors, seed=seed or 0) if graph is None else graph
+    if len(graph) != n:
+        raise DinoscopeError(f"the kNN graph has {len(graph)} points but there are {n} vectors")
     if init is None:  # PCA needs as many features as components
         init = "spectral" if n <= 10_000 or X.shape[1] < n_components else "pca"
-    model = umap.UMAP(n_neighbors=n_neighbors, n_components=n_components, min_dist=0.0,
-                      metric=graph.metric if graph is not None else "cosine", random_state=seed,
-                      n_epochs=n_epochs or clustering_epochs(n), init=init,
-                      n_jobs=1 if seed is not None else -1)
-    if graph is not None:
-        if len(graph) != n:
-            raise DinoscopeError(f"the kNN graph has {len(graph)} points but there are {n} vectors")
-        model.precomputed_knn = (*umap_knn(graph, n_neighbors), None)
+    model = umap_on_graph(X, graph, n_neighbors, n_epochs or clustering_epochs(n), seed, n_components=n_components,
+                          init=init, min_dist=0.0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*knn_search_index.*")
         return np.asarray(model.fit_transform(X), dtype=np.float32)

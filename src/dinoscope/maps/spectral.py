@@ -74,13 +74,15 @@ def spectral_init(X: np.ndarray, knn: KNNGraph, n_neighbors: int, dim: int, n_ep
 
 
 def umap_on_graph(X: np.ndarray, knn: KNNGraph, n_neighbors: int, n_epochs: int | None, random_state: int | None,
-                  **options):
-    """An unfitted umap-learn UMAP that reads the shared graph and starts from `spectral_init`; seeded, it lays out
-    on one thread (umap-learn's reproducible mode). `options` go to umap.UMAP (min_dist, output_metric, ...)."""
+                  n_components: int = 2, init: str | np.ndarray = "spectral", **options):
+    """An unfitted umap-learn UMAP that reads the shared graph and starts from `spectral_init` (or from `init`, any
+    start umap.UMAP takes); seeded, it lays out on one thread (umap-learn's reproducible mode). `options` go to
+    umap.UMAP (min_dist, output_metric, ...)."""
     import umap
 
-    init = spectral_init(X, knn, n_neighbors, 2, n_epochs, random_state)
-    model = umap.UMAP(n_neighbors=n_neighbors, n_epochs=n_epochs, metric=knn.metric, init=init,
-                      random_state=random_state, n_jobs=1 if random_state is not None else -1, **options)
+    if isinstance(init, str) and init == "spectral":
+        init = spectral_init(X, knn, n_neighbors, n_components, n_epochs, random_state)
+    model = umap.UMAP(n_neighbors=n_neighbors, n_components=n_components, n_epochs=n_epochs, metric=knn.metric,
+                      init=init, random_state=random_state, n_jobs=1 if random_state is not None else -1, **options)
     model.precomputed_knn = (*umap_knn(knn, n_neighbors), None)
     return model
