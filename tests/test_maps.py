@@ -100,7 +100,10 @@ def test_tsne_seeded_shared_graph_quality_and_transform(digits, graph):
     assert not plain.graph_based_
     assert _trust(X, a.embedding_) > _trust(X, plain.embedding_) - 0.02
     assert _trust(X, a.embedding_) > 0.95
-    placed = pickle.loads(pickle.dumps(a)).transform(X_new)
+    back = pickle.loads(pickle.dumps(a))
+    assert back.tsne_embedding_.affinities.P is None and back.tsne_embedding_.affinities.knn_index.indices is None
+    assert a.tsne_embedding_.affinities.P is not None  # pickling leaves out only what placing does not read
+    placed = back.transform(X_new)
     assert placed.shape == (60, 2) and np.isfinite(placed).all()
     assert _placed_near_neighbours(X, a.embedding_, X_new, placed) > 0.8
     assert _placed_near_neighbours(X, plain.embedding_, X_new, plain.transform(X_new)) > 0.8

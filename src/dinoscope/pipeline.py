@@ -214,8 +214,8 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
         t0 = time.perf_counter()
         coords[name] = fit_map(name, estimator, emb.vectors, emb.labels, graph, coords)
         seconds = time.perf_counter() - t0
-        with atomic_path(run.file(artifacts.model_file(name, ".pkl"))) as tmp:
-            tmp.write_bytes(pickle.dumps(estimator))
+        with atomic_path(run.file(artifacts.model_file(name, ".pkl"))) as tmp, tmp.open("wb") as f:
+            pickle.dump(estimator, f, protocol=pickle.HIGHEST_PROTOCOL)  # streamed: no copy of it in memory
         if name in learned:  # its TorchScript network too (see `rundir.model`)
             with atomic_path(run.file(artifacts.model_file(name))) as tmp:
                 estimator.save(tmp)

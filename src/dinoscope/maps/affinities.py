@@ -29,15 +29,27 @@ class GraphIndex(PrecomputedNeighbors):
         indices, distances = exact_neighbors(self.reference, query, k, self.metric)
         return indices, distances.astype(np.float64)
 
+    def __getstate__(self) -> dict:
+        """Pickled without the graph, which only the fit reads (`build`); `query` needs the reference alone."""
+        return {**self.__dict__, "indices": None, "distances": None}
+
+
+class GraphAffinities(affinity.PerplexityBasedNN):
+    """openTSNE's perplexity affinities on a `GraphIndex`, pickled without P: placing new points (`to_new`) needs
+    only the index, and P is the largest part of a fitted map (1M points: ~1.5 GB of the t-SNE model's 4.6)."""
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "P": None}
+
 
 def graph_affinities(graph: KNNGraph, reference: np.ndarray, perplexity: float,
-                     n_jobs: int = 1) -> affinity.PerplexityBasedNN:
+                     n_jobs: int = 1) -> GraphAffinities:
     """openTSNE perplexity affinities from the first 3·perplexity neighbours of the shared graph."""
     if graph.k < 3:
         raise DinoscopeError(f"the shared graph has {graph.k} neighbours; t-SNE needs at least 3")
     graph = graph.head(min(graph.k, int(3 * perplexity)))
-    return affinity.PerplexityBasedNN(perplexity=min(perplexity, graph.k / 3), n_jobs=n_jobs,
-                                      knn_index=GraphIndex(graph, reference))
+    return GraphAffinities(perplexity=min(perplexity, graph.k / 3), n_jobs=n_jobs,
+                           knn_index=GraphIndex(graph, reference))
 
 
 def symmetric_p(graph: KNNGraph, X: np.ndarray, perplexity: float) -> sp.csr_matrix:
