@@ -195,6 +195,9 @@ MapSettings = create_model(
     maps=(list[str], Field(default_factory=lambda: list(DEFAULT_MAPS), min_length=1,
                            description=f"Comma-separated maps, of {', '.join(MAPS)} (a learned param_* map "
                                        "brings its teacher).")),
+    fit_max=(int, Field(250_000, ge=0, description="Most points t-SNE, UMAP and the disk are fitted on: above it, "
+                                                   "on a seeded sample of this many, the rest placed among their "
+                                                   "nearest sampled points (0: fit them all).")),
     **{name: ((model := estimator_settings(spec.estimator_class())), Field(default_factory=model))
        for name, spec in MAPS.items()},
 )
@@ -225,6 +228,7 @@ def _flags() -> dict[str, str]:
         for field in Settings.model_fields[section].annotation.model_fields:
             flags[field if field not in flags else f"{section}_{field}"] = f"{section}.{field}"
     flags["maps"] = "maps.maps"
+    flags["fit_max"] = "maps.fit_max"
     for name, spec in MAPS.items():
         for field in MapSettings.model_fields[name].annotation.model_fields:
             flags[f"{name}_{field}"] = f"maps.{name}.{field}"

@@ -145,7 +145,7 @@ def _embed_images(run: RunDir, dataset, settings: Settings, key: str, progress: 
 
 def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings → neighbors.npz: the one kNN graph every later stage shares."""
-    from .neighbors import knn_graph, save_graph
+    from .neighbors import save_graph
 
     up = run.require("extract")["key"]
     nb = settings.neighbors
@@ -155,8 +155,7 @@ def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> b
         return False
     emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
     t0 = time.perf_counter()
-    graph = knn_graph(emb.vectors, k=nb.k, metric=nb.metric, method=nb.method,
-                      exact_max=nb.exact_max, seed=settings.seed)
+    graph = _graph_of(emb.vectors, settings)
     save_graph(graph, run.file(artifacts.NEIGHBORS))
     seconds = time.perf_counter() - t0
     run.mark_done("neighbors", key, seconds, [artifacts.NEIGHBORS], k=int(graph.indices.shape[1]),
@@ -166,11 +165,21 @@ def neighbors_stage(run: RunDir, settings: Settings, progress: bool = True) -> b
     return True
 
 
-def _map_key(up: str, settings: Settings, name: str) -> str:
-    """A map's own cache key: the graph it reads, its settings, the seed and its teacher's key (learned maps)."""
+def _graph_of(vectors: np.ndarray, settings: Settings):
+    """The kNN graph of `vectors` as the run's neighbour settings make it (the shared one, or a sample's)."""
+    from .neighbors import knn_graph
+
+    nb = settings.neighbors
+    return knn_graph(vectors, k=nb.k, metric=nb.metric, method=nb.method, exact_max=nb.exact_max, seed=settings.seed)
+
+
+def _map_key(up: str, settings: Settings, name: str, sampled: bool) -> str:
+    """A map's own cache key: the graph it reads, its settings, the seed, its sample's size when fitted on one and
+    its teacher's key (learned maps)."""
     teacher = registry.spec(name).teacher
     return fingerprint({"neighbors": up, "map": name, "settings": getattr(settings.maps, name).model_dump(mode="json"),
-                        "seed": settings.seed, **({"teacher": _map_key(up, settings, teacher)} if teacher else {})})
+                        "seed": settings.seed, **({"fit_max": settings.maps.fit_max} if sampled else {}),
+                        **({"teacher": _map_key(up, settings, teacher, False)} if teacher else {})})
 
 
 def build_map(name: str, settings: Settings, verbose: bool = False):
@@ -190,9 +199,14 @@ def fit_map(name: str, estimator, X: np.ndarray, labels, graph, coords: dict[str
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → maps.parquet, models/<map>.pkl (and .pt for learned maps); refits only the maps
     whose key changed, teachers before their students."""
+    from .maps.sample import fit_sample, place_unsampled
+
     up = run.require("neighbors")["key"]
     names = list(dict.fromkeys(settings.maps.maps))
-    keys = {m: _map_key(up, settings, m) for m in names}
+    n = run.require("extract")["n"]
+    sample = fit_sample(n, settings.maps.fit_max, settings.seed)
+    sampled = {m: sample is not None and registry.spec(m).sampled for m in names}
+    keys = {m: _map_key(up, settings, m, sampled[m]) for m in names}
     key = fingerprint(keys)
     learned = [m for m in names if registry.spec(m).learned]
     outputs = [artifacts.MAPS] + [artifacts.model_file(m) for m in learned]
@@ -204,6 +218,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     old = (run.stage("maps") or {}).get("maps", {})
     _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     done: dict[str, dict] = {}
+    sample_graph = None  # the sample's own graph, built for the first sampled map that is refitted
     for name in names:
         saved = name not in learned or run.file(artifacts.model_file(name)).is_file()
         if old.get(name, {}).get("key") == keys[name] and name in coords and saved:
@@ -212,14 +227,24 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
             continue
         estimator = build_map(name, settings, verbose=progress)
         t0 = time.perf_counter()
-        coords[name] = fit_map(name, estimator, emb.vectors, emb.labels, graph, coords)
+        if sampled[name]:
+            if sample_graph is None:
+                say("maps", f"fitting t-SNE, UMAP and the disk on {len(sample):,} of {n:,} points (maps.fit_max), "
+                    "the rest placed among their nearest sampled points")
+                sample_graph = _graph_of(emb.vectors[sample], settings)
+            labels = None if emb.labels is None else [emb.labels[i] for i in sample]
+            Y = fit_map(name, estimator, emb.vectors[sample], labels, sample_graph, coords)
+            coords[name] = place_unsampled(emb.vectors, graph, sample, Y, registry.spec(name).disk)
+        else:
+            coords[name] = fit_map(name, estimator, emb.vectors, emb.labels, graph, coords)
         seconds = time.perf_counter() - t0
         with atomic_path(run.file(artifacts.model_file(name, ".pkl"))) as tmp, tmp.open("wb") as f:
             pickle.dump(estimator, f, protocol=pickle.HIGHEST_PROTOCOL)  # streamed: no copy of it in memory
         if name in learned:  # its TorchScript network too (see `rundir.model`)
             with atomic_path(run.file(artifacts.model_file(name))) as tmp:
                 estimator.save(tmp)
-        done[name] = {"key": keys[name], "seconds": round(seconds, 3)}
+        done[name] = {"key": keys[name], "seconds": round(seconds, 3),
+                      **({"fitted_on": len(sample)} if sampled[name] else {})}
         say("maps", f"{name}: {seconds:.1f}s")
     artifacts.write_maps(run.file(artifacts.MAPS), emb.ids, {m: coords[m] for m in names})
     run.mark_done("maps", key, sum(d["seconds"] for d in done.values()), outputs, maps=done)
@@ -250,7 +275,7 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         if distance == "poincare" and emb.labels is not None:
             figures.update(hierarchy_figures(emb.vectors, coords[name], emb.labels, superclasses, k=ms.k,
                                              sample=ms.sample, seed=settings.seed))
-        per_map[name] = {**figures, "seconds": rec["seconds"]}
+        per_map[name] = {**figures, "seconds": rec["seconds"], **{k: rec[k] for k in ("fitted_on",) if k in rec}}
         if registry.spec(name).learned:
             per_map[name]["heldout"] = _heldout(run, settings, emb, name, coords[registry.spec(name).teacher])
     timings = {s: run.stage(s)["seconds"] for s in ("extract", "neighbors", "maps") if run.stage(s)}

@@ -29,6 +29,7 @@ class MapSpec:
     distance: Literal["euclidean", "poincare"] = "euclidean"  # what the map's coordinates' distances are
     default: bool = False  # fitted by `dinoscope run` unless --maps says otherwise
     flags: tuple[str, ...] = ()  # parameters that also get a short CLI flag (--perplexity for --tsne-perplexity)
+    sampled: bool = False  # fitted on a sample above `maps.fit_max` points, the rest placed (`maps.sample`)
 
     @property
     def disk(self) -> bool:
@@ -55,10 +56,10 @@ class MapSpec:
 
 MAPS: dict[str, MapSpec] = {spec.name: spec for spec in (
     MapSpec("pca", "pca:PCAMap", "PCA", default=True),
-    MapSpec("tsne", "tsne:TSNEMap", "t-SNE", default=True, flags=("perplexity",)),
-    MapSpec("umap", "umap:UMAPMap", "UMAP", default=True, flags=("n_neighbors", "min_dist")),
+    MapSpec("tsne", "tsne:TSNEMap", "t-SNE", default=True, flags=("perplexity",), sampled=True),
+    MapSpec("umap", "umap:UMAPMap", "UMAP", default=True, flags=("n_neighbors", "min_dist"), sampled=True),
     MapSpec("poincare", "poincare:PoincareMap", "Poincaré disk", distance="poincare", default=True,
-            flags=("center", "center_class")),
+            flags=("center", "center_class"), sampled=True),
     MapSpec("param_umap", "parametric:ParametricUMAP", "parametric UMAP", teacher="umap"),
     MapSpec("param_tsne", "parametric:ParametricTSNE", "learned t-SNE", teacher="tsne"),
     MapSpec("param_poincare", "parametric:ParametricPoincare", "learned Poincaré disk", teacher="poincare",

@@ -87,6 +87,10 @@ def render_report(run: RunDir) -> str:
                  "higher is better for every figure but seconds.</p>")
     mrows = [[title(m)] + [v.get(c) for c, _ in METRIC_COLUMNS] for m, v in metrics["maps"].items()]
     parts.append(_table(["map"] + [h for _, h in METRIC_COLUMNS], mrows))
+    if sampled := {m: v["fitted_on"] for m, v in metrics["maps"].items() if "fitted_on" in v}:
+        parts.append(f"<p>{escape(', '.join(title(m) for m in sampled))} fitted on a seeded sample of "
+                     f"{max(sampled.values()):,} of the {metrics['n']:,} images (maps.fit_max); the others are "
+                     "placed among their nearest sampled images, as `dinoscope place` does.</p>")
     parts += _heldout_section(metrics)
     timings = [[stage, rec.get("seconds")] for stage, rec in manifest["stages"].items()]
     parts += ["<h2>Timings</h2>", _table(["stage", "seconds"], timings)]

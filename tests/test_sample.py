@@ -1,0 +1,91 @@
+"""Maps of many points (`maps.sample`): fitted on a seeded sample, the rest placed among their sampled neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dinoscope import pipeline
+from dinoscope.config import settings_from_flags
+from dinoscope.maps.sample import fit_sample, place_unsampled, sampled_neighbors
+from dinoscope.neighbors import knn_graph
+from dinoscope.query.nearby import K
+from dinoscope.rundir.results import load_run
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Three separated 8-D blobs of 300 points, their exact 40-NN graph and a map putting each blob at its own x."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat([0, 1, 2], 300)
+    centres = np.eye(3, 8, dtype=np.float32) * 12
+    X = centres[groups] + rng.normal(size=(900, 8)).astype(np.float32)
+    Y = np.stack([groups * 10.0, np.zeros(900)], axis=1) + rng.normal(size=(900, 2))
+    return X, groups, knn_graph(X, k=40), Y.astype(np.float32)
+
+
+def test_a_sample_only_above_fit_max_and_the_same_for_a_seed():
+    assert fit_sample(1000, 1000, 0) is None and fit_sample(1000, 0, 0) is None
+    sample = fit_sample(1000, 300, 0)
+    assert len(sample) == 300 and len(np.unique(sample)) == 300 and (np.diff(sample) > 0).all()
+    np.testing.assert_array_equal(fit_sample(1000, 300, 0), sample)
+    assert not np.array_equal(fit_sample(1000, 300, 1), sample)
+
+
+def test_sampled_neighbours_are_the_nearest_sampled_ones_in_the_graph(blobs):
+    X, _, graph, _ = blobs
+    sample = fit_sample(len(X), 450, 0)
+    rest = np.setdiff1d(np.arange(len(X)), sample)
+    indices, distances, short = sampled_neighbors(graph, sample, rest)
+    assert len(short) == 0  # 40 neighbours, half of them sampled: every row has 10
+    for row, point in enumerate(rest[:50]):
+        mine = graph.indices[point][np.isin(graph.indices[point], sample)][:K]  # nearest first
+        np.testing.assert_array_equal(sample[indices[row]], mine)
+        np.testing.assert_array_equal(distances[row], graph.distances[point][np.isin(graph.indices[point], sample)][:K])
+
+
+def test_rows_with_too_few_sampled_neighbours_are_said_so(blobs):
+    X, _, graph, _ = blobs
+    sample = fit_sample(len(X), 90, 0)  # a tenth sampled: about 4 of a row's 40 neighbours
+    rest = np.setdiff1d(np.arange(len(X)), sample)
+    indices, _, short = sampled_neighbors(graph, sample, rest)
+    assert len(short) > len(rest) // 2
+    assert (indices[short] == -1).all() and (indices[np.setdiff1d(np.arange(len(rest)), short)] >= 0).all()
+
+
+@pytest.mark.parametrize("fit_max", [450, 90])  # placed by the graph alone / mostly by the cells search
+def test_unsampled_points_land_in_their_blob_and_sampled_ones_stay(blobs, fit_max):
+    X, groups, graph, Y = blobs
+    sample = fit_sample(len(X), fit_max, 0)
+    out = place_unsampled(X, graph, sample, Y[sample], disk=False)
+    assert out.shape == Y.shape and np.isfinite(out).all()
+    np.testing.assert_array_equal(out[sample], Y[sample])
+    assert (np.abs(out[:, 0] - groups * 10.0) < 4).mean() > 0.99
+
+
+def test_a_disk_map_stays_in_the_disk(blobs):
+    X, groups, graph, Y = blobs
+    disk = (Y / (np.linalg.norm(Y, axis=1, keepdims=True) + 1)).astype(np.float64)
+    sample = fit_sample(len(X), 300, 0)
+    out = place_unsampled(X, graph, sample, disk[sample], disk=True)
+    assert out.dtype == np.float64 and (np.linalg.norm(out, axis=1) < 1).all()
+
+
+@pytest.mark.slow
+def test_a_run_above_fit_max_fits_a_sample_and_places_the_rest(tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X, y = digits.data[:600].astype(np.float32), digits.target[:600]
+    np.savez(tmp_path / "vectors.npz", embeddings=X, labels=y.astype(str))
+    out = tmp_path / "run"
+    pipeline.run_pipeline(out, settings_from_flags(source=str(tmp_path / "vectors.npz"), maps="pca,tsne,umap",
+                                                   fit_max=400), progress=False)
+    result = load_run(out)
+    assert all(xy.shape == (600, 2) and np.isfinite(xy).all() for xy in result.maps.values())
+    maps = result.manifest["stages"]["maps"]["maps"]
+    assert maps["tsne"]["fitted_on"] == maps["umap"]["fitted_on"] == 400 and "fitted_on" not in maps["pca"]
+    figures = result.metrics["maps"]
+    assert figures["tsne"]["fitted_on"] == 400
+    assert figures["tsne"]["knn_accuracy"] > 0.9 and figures["umap"]["knn_accuracy"] > 0.9  # digits: ~0.97 refitted
+    assert "fitted on a seeded sample of 400 of the 600 images" in (out / "report.html").read_text()
