@@ -10,6 +10,7 @@ from sklearn.manifold import trustworthiness as sk_trustworthiness
 from dinoscope.errors import DinoscopeError
 from dinoscope.metrics.faithfulness import (
     continuity,
+    embedding_side,
     knn_accuracy,
     knn_recall,
     map_metrics,
@@ -122,6 +123,15 @@ def test_subsample_is_seeded_and_bounded(digits):
     assert a == map_metrics(X, Y, y, sample=100, seed=1)
     assert a["n_used"] == 100
     assert a != map_metrics(X, Y, y, sample=100, seed=2)
+
+
+def test_one_embedding_side_serves_every_map_with_the_same_figures(digits):
+    X, y = digits
+    side = embedding_side(X, y, sample=300, seed=3)
+    for Y in (X[:, :2], X[:, 5:7], np.random.default_rng(0).normal(size=(len(X), 2))):
+        assert map_metrics(X, Y, y, sample=300, seed=3, side=side) == map_metrics(X, Y, y, sample=300, seed=3)
+    unlabelled = embedding_side(X, sample=300, seed=3)
+    assert unlabelled.accuracy is None and "knn_accuracy" not in map_metrics(X, X[:, :2], side=unlabelled)
 
 
 def test_bad_inputs():

@@ -253,7 +253,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
 
 def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """maps + embeddings → metrics.json: faithfulness of every map, and the timings."""
-    from .metrics.faithfulness import map_metrics
+    from .metrics.faithfulness import embedding_side, map_metrics
     from .metrics.hierarchy import hierarchy_figures, read_superclasses
 
     maps_rec = run.require("maps")
@@ -268,10 +268,12 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     t0 = time.perf_counter()
     per_map = {}
+    side = embedding_side(emb.vectors, emb.labels, k=ms.k, sample=ms.sample, seed=settings.seed,
+                          metric=settings.neighbors.metric)  # shared by every map's figures
     for name, rec in maps_rec["maps"].items():
         distance = registry.distance(name)
-        figures = map_metrics(emb.vectors, coords[name], emb.labels, k=ms.k, sample=ms.sample,
-                              seed=settings.seed, metric=settings.neighbors.metric, map_distance=distance)
+        figures = map_metrics(emb.vectors, coords[name], emb.labels, k=ms.k, map_distance=distance, seed=settings.seed,
+                              side=side)
         if distance == "poincare" and emb.labels is not None:
             figures.update(hierarchy_figures(emb.vectors, coords[name], emb.labels, superclasses, k=ms.k,
                                              sample=ms.sample, seed=settings.seed))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -155,40 +156,73 @@ def _labelled(labels: Sequence) -> np.ndarray:
     return np.array([not (lab is None or (isinstance(lab, float) and np.isnan(lab))) for lab in labels])
 
 
-def map_metrics(X: object, Y: object, labels: Sequence | None = None, *, k: int = 10, sample: int = 5000,
-                seed: int = 0, metric: str = "cosine", map_distance: Distance = "euclidean") -> dict:
-    """Trustworthiness, continuity, kNN recall (and kNN accuracy on map and embedding with labels)."""
-    X, Y = as_points(X, "X"), as_points(Y, "Y")
+@dataclass(frozen=True)
+class EmbeddingSide:
+    """What every map's figures compare against, computed once per run: the seeded sample, its distances and
+    neighbour order in the embedding space, and (with labels) its labelled rows and their kNN accuracy there."""
+
+    n: int
+    idx: np.ndarray  # the sampled rows
+    D: np.ndarray  # their pairwise distances in the embedding space
+    order: np.ndarray  # each row's nearest columns of D, self excluded
+    mask: np.ndarray | None  # labelled rows of the sample (None: no labels, or too few for kNN accuracy)
+    names: np.ndarray | None  # their labels
+    accuracy: float | None  # kNN accuracy in the embedding space: the ceiling of the maps'
+
+
+def _candidates(n: int, k: int) -> int:
+    """Neighbours kept per row: each point's nearest, enough for kNN accuracy's folds."""
+    return min(n - 1, 2 * k + 10)
+
+
+def _accuracy(D: np.ndarray, order: np.ndarray, mask: np.ndarray, names: np.ndarray, k: int, seed: int) -> float:
+    """kNN accuracy over the labelled rows `mask` (the neighbour order reused when every row is labelled)."""
+    if mask.all():
+        return knn_accuracy(D, names, k, seed=seed, order=order)
+    return knn_accuracy(D[np.ix_(mask, mask)], names, k, seed=seed)
+
+
+def embedding_side(X: object, labels: Sequence | None = None, *, k: int = 10, sample: int = 5000, seed: int = 0,
+                   metric: str = "cosine") -> EmbeddingSide:
+    """The `EmbeddingSide` of embeddings X (and their labels) that `map_metrics` compares each map with."""
+    X = as_points(X, "X")
     n = X.shape[0]
-    if Y.shape[0] != n:
-        raise DinoscopeError(f"the map has {Y.shape[0]} points but the embeddings {n}")
     if labels is not None and len(labels) != n:
         raise DinoscopeError(f"{len(labels)} labels for {n} points")
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
-    D_high = pairwise_distances(X[idx], metric)
-    D_low = pairwise_distances(Y[idx], map_distance)
-    candidates = min(len(idx) - 1, 2 * k + 10)  # each point's nearest, enough for kNN accuracy's folds
-    high_order, low_order = nearest(D_high, candidates), nearest(D_low, candidates)
-    nn_high, nn_low = high_order[:, :k], low_order[:, :k]
+    D = pairwise_distances(X[idx], metric)
+    order = nearest(D, _candidates(len(idx), k))
+    mask = names = accuracy = None
+    if labels is not None:
+        y = np.asarray(labels, dtype=object)[idx]
+        labelled = _labelled(y)
+        if labelled.sum() >= 5 * (k + 1) and len(set(y[labelled])) > 1:
+            mask, names = labelled, y[labelled].astype(str)
+            accuracy = _accuracy(D, order, mask, names, k, seed)
+    return EmbeddingSide(n, idx, D, order, mask, names, accuracy)
+
+
+def map_metrics(X: object, Y: object, labels: Sequence | None = None, *, k: int = 10, sample: int = 5000,
+                seed: int = 0, metric: str = "cosine", map_distance: Distance = "euclidean",
+                side: EmbeddingSide | None = None) -> dict:
+    """Trustworthiness, continuity, kNN recall (and kNN accuracy on map and embedding with labels). `side` is
+    `embedding_side(X, labels, ...)` with the same settings, made once for several maps of X (made here if not)."""
+    side = embedding_side(X, labels, k=k, sample=sample, seed=seed, metric=metric) if side is None else side
+    Y = as_points(Y, "Y")
+    if Y.shape[0] != side.n:
+        raise DinoscopeError(f"the map has {Y.shape[0]} points but the embeddings {side.n}")
+    D_low = pairwise_distances(Y[side.idx], map_distance)
+    low_order = nearest(D_low, _candidates(len(side.idx), k))
+    nn_high, nn_low = side.order[:, :k], low_order[:, :k]
     out: dict = {
-        "trustworthiness": _trust(D_high, nn_low, k),
+        "trustworthiness": _trust(side.D, nn_low, k),
         "continuity": _trust(D_low, nn_high, k),
         "knn_recall": float((nn_high[:, :, None] == nn_low[:, None, :]).any(axis=2).mean()),
     }
     if labels is not None:
-        y = np.asarray(labels, dtype=object)[idx]
-        mask = _labelled(y)
-        enough = mask.sum() >= 5 * (k + 1) and len(set(y[mask])) > 1
-        names = y[mask].astype(str)
-        if not enough:
-            out["knn_accuracy"] = out["knn_accuracy_embedding"] = None
-        elif mask.all():  # no copies of the matrices; the neighbour orders above are reused
-            out["knn_accuracy"] = knn_accuracy(D_low, names, k, seed=seed, order=low_order)
-            out["knn_accuracy_embedding"] = knn_accuracy(D_high, names, k, seed=seed, order=high_order)
-        else:
-            sub = np.ix_(mask, mask)
-            out["knn_accuracy"] = knn_accuracy(D_low[sub], names, k, seed=seed)
-            out["knn_accuracy_embedding"] = knn_accuracy(D_high[sub], names, k, seed=seed)
-    out["n_used"] = len(idx)
+        accuracy = (None if side.mask is None
+                    else _accuracy(D_low, low_order, side.mask, side.names, k, seed))
+        out["knn_accuracy"], out["knn_accuracy_embedding"] = accuracy, side.accuracy
+    out["n_used"] = len(side.idx)
     return out
