@@ -7,7 +7,7 @@ import pytest
 
 from dinoscope import pipeline
 from dinoscope.config import settings_from_flags
-from dinoscope.maps.sample import fit_sample, place_unsampled, sampled_neighbors
+from dinoscope.maps.sample import fit_sample, place_unsampled, placing, sampled_neighbors
 from dinoscope.neighbors import knn_graph
 from dinoscope.query.nearby import K
 from dinoscope.rundir.results import load_run
@@ -57,7 +57,7 @@ def test_rows_with_too_few_sampled_neighbours_are_said_so(blobs):
 def test_unsampled_points_land_in_their_blob_and_sampled_ones_stay(blobs, fit_max):
     X, groups, graph, Y = blobs
     sample = fit_sample(len(X), fit_max, 0)
-    out = place_unsampled(X, graph, sample, Y[sample], disk=False)
+    out = place_unsampled(placing(X, graph, sample), Y[sample], disk=False)
     assert out.shape == Y.shape and np.isfinite(out).all()
     np.testing.assert_array_equal(out[sample], Y[sample])
     assert (np.abs(out[:, 0] - groups * 10.0) < 4).mean() > 0.99
@@ -67,7 +67,7 @@ def test_a_disk_map_stays_in_the_disk(blobs):
     X, groups, graph, Y = blobs
     disk = (Y / (np.linalg.norm(Y, axis=1, keepdims=True) + 1)).astype(np.float64)
     sample = fit_sample(len(X), 300, 0)
-    out = place_unsampled(X, graph, sample, disk[sample], disk=True)
+    out = place_unsampled(placing(X, graph, sample), disk[sample], disk=True)
     assert out.dtype == np.float64 and (np.linalg.norm(out, axis=1) < 1).all()
 
 

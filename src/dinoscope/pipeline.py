@@ -199,7 +199,7 @@ def fit_map(name: str, estimator, X: np.ndarray, labels, graph, coords: dict[str
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → maps.parquet, models/<map>.pkl (and .pt for learned maps); refits only the maps
     whose key changed, teachers before their students."""
-    from .maps.sample import fit_sample, place_unsampled
+    from .maps.sample import fit_sample, place_unsampled, placing
 
     up = run.require("neighbors")["key"]
     names = list(dict.fromkeys(settings.maps.maps))
@@ -218,7 +218,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     old = (run.stage("maps") or {}).get("maps", {})
     _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     done: dict[str, dict] = {}
-    sample_graph = None  # the sample's own graph, built for the first sampled map that is refitted
+    sample_graph = plan = None  # the sample's own graph and where the rest go: for the first sampled map
     for name in names:
         saved = name not in learned or run.file(artifacts.model_file(name)).is_file()
         if old.get(name, {}).get("key") == keys[name] and name in coords and saved:
@@ -228,13 +228,13 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
         estimator = build_map(name, settings, verbose=progress)
         t0 = time.perf_counter()
         if sampled[name]:
-            if sample_graph is None:
+            if plan is None:
                 say("maps", f"fitting t-SNE, UMAP and the disk on {len(sample):,} of {n:,} points (maps.fit_max), "
                     "the rest placed among their nearest sampled points")
-                sample_graph = _graph_of(emb.vectors[sample], settings)
+                sample_graph, plan = _graph_of(emb.vectors[sample], settings), placing(emb.vectors, graph, sample)
             labels = None if emb.labels is None else [emb.labels[i] for i in sample]
             Y = fit_map(name, estimator, emb.vectors[sample], labels, sample_graph, coords)
-            coords[name] = place_unsampled(emb.vectors, graph, sample, Y, registry.spec(name).disk)
+            coords[name] = place_unsampled(plan, Y, registry.spec(name).disk)
         else:
             coords[name] = fit_map(name, estimator, emb.vectors, emb.labels, graph, coords)
         seconds = time.perf_counter() - t0

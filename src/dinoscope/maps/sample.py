@@ -12,6 +12,8 @@ of points; placed points land within a point of 10-NN accuracy of refitting (ben
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..neighbors import KNNGraph
@@ -45,15 +47,31 @@ def sampled_neighbors(graph: KNNGraph, sample: np.ndarray, rows: np.ndarray,
     return indices, distances, np.flatnonzero(indices[:, 0] < 0)
 
 
-def place_unsampled(vectors: np.ndarray, graph: KNNGraph, sample: np.ndarray, coords: np.ndarray,
-                    disk: bool) -> np.ndarray:
-    """(n, 2) coordinates of every point from `coords`, the map of the `sample` points: those kept, every other
-    point placed among its nearest sampled points (see the module notes)."""
+@dataclass(frozen=True)
+class Placing:
+    """Where the unsampled points go, found once for every sampled map: their rows and their nearest sampled
+    points (positions in the sample) with the distances."""
+
+    sample: np.ndarray
+    rest: np.ndarray
+    indices: np.ndarray
+    distances: np.ndarray
+
+
+def placing(vectors: np.ndarray, graph: KNNGraph, sample: np.ndarray) -> Placing:
+    """The `Placing` of every point outside `sample`: its sampled neighbours from the shared graph, or from the
+    cells index of the sample for the rows with fewer than K of them."""
     rest = np.setdiff1d(np.arange(len(vectors)), sample, assume_unique=True)
     indices, distances, short = sampled_neighbors(graph, sample, rest)
     if len(short):
         indices[short], distances[short] = search_cells(cells(vectors[sample]), vectors[rest[short]], K)
-    placed = place_among(indices, distances, {"map": coords}, disks={"map"} if disk else frozenset())["map"]
-    out = np.empty((len(vectors), coords.shape[1]), coords.dtype)
-    out[sample], out[rest] = coords, placed
+    return Placing(sample, rest, indices, distances)
+
+
+def place_unsampled(plan: Placing, coords: np.ndarray, disk: bool) -> np.ndarray:
+    """(n, 2) coordinates of every point from `coords`, the map of the sampled points: those kept, every other
+    point at the weighted mean of its nearest sampled points (see the module notes)."""
+    placed = place_among(plan.indices, plan.distances, {"map": coords}, disks={"map"} if disk else frozenset())
+    out = np.empty((len(plan.sample) + len(plan.rest), coords.shape[1]), coords.dtype)
+    out[plan.sample], out[plan.rest] = coords, placed["map"]
     return out
