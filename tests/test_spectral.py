@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.sparse.csgraph import connected_components
 from sklearn.datasets import load_digits
 from umap.spectral import spectral_layout
 
@@ -43,6 +44,27 @@ def test_a_graph_in_pieces_falls_back_to_umap_learns_layout():
     # umap-learn lays out each piece on its own: the two blobs do not overlap
     a, b = start[:60], start[60:]
     assert np.linalg.norm(a.mean(0) - b.mean(0)) > 3 * max(a.std(0).max(), b.std(0).max())
+
+
+def test_groups_of_copies_cut_off_by_the_pruning_start_beside_their_neighbours(monkeypatch):
+    rng = np.random.default_rng(0)
+    main = rng.normal(size=(1000, 8))
+    places = rng.normal(size=(5, 8))
+    places *= 4.5 / np.linalg.norm(places, axis=1, keepdims=True)  # out where no point has them among its nearest
+    copies = np.repeat(places, 12, axis=0) + rng.normal(size=(60, 8)) * 1e-4  # 5 groups of 12 near-copies
+    X = np.vstack([main, copies]).astype(np.float32)
+    knn = knn_graph(X, k=30, metric="euclidean")  # the shared graph reaches past the copies, the map's 10 do not
+    piece = connected_components(fuzzy_graph(X, knn, 10, None))[1]
+    cut_off = [g for g in range(5) if piece[1000 + 12 * g] != piece[0]]
+    assert len(cut_off) >= 3  # groups in pieces of their own, the main piece holding 94% or more
+    monkeypatch.setattr("umap.spectral.spectral_layout", lambda *a, **k: pytest.fail("the layout of pieces was used"))
+    start = spectral_init(X, knn, 10, 2, None, seed=0)
+    assert start.shape == (1060, 2) and np.isfinite(start).all()
+    spread = start[:1000].std()
+    for group in cut_off:
+        rows = np.arange(1000 + 12 * group, 1012 + 12 * group)
+        neighbours = knn.indices[rows[0]][knn.indices[rows[0]] < 1000]  # its nearest points of the main piece
+        assert (np.linalg.norm(start[rows] - start[neighbours].mean(axis=0), axis=1) < 0.1 * spread).all()
 
 
 def test_a_graph_in_very_many_pieces_starts_from_pca(monkeypatch):

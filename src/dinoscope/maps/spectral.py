@@ -23,6 +23,7 @@ from scipy.sparse.linalg import ArpackError, eigsh
 from ..neighbors import KNNGraph, umap_knn
 
 _LANCZOS = 32  # Lanczos vectors: fewer restarts than umap-learn's √n at a fraction of its cost per restart
+MAIN_SHARE = 0.9  # a graph whose largest piece holds this share of the points starts from its eigenvectors
 PIECES_MAX = 4096  # pieces umap-learn's layout of a graph in pieces may place (its c × c float64 matrix: 134 MB)
 
 
@@ -54,6 +55,28 @@ def leading_eigenvectors(graph: sp.spmatrix, dim: int, seed: int | None) -> np.n
     return vectors[:, np.argsort(-values)[1:k]]
 
 
+def _main_piece_layout(graph: sp.csr_matrix, knn: KNNGraph, piece: np.ndarray, dim: int,
+                       seed: int | None) -> np.ndarray | None:
+    """The start of a graph with one main piece and small ones cut off by the pruning (groups of near-copies whose
+    weak edges to the rest fell below the layout's sampling floor): the main piece's leading eigenvectors, and every
+    other point at the mean of those of its shared-graph neighbours that lie in the main piece (the centre when none
+    does). umap-learn's layout of pieces would squeeze the main piece into the box of one piece among hundreds."""
+    main = piece == np.argmax(np.bincount(piece))
+    inside = np.flatnonzero(main)
+    vectors = leading_eigenvectors(graph[inside][:, inside], dim, seed)
+    if vectors is None:
+        return None
+    layout = np.zeros((len(piece), dim))
+    layout[inside] = vectors
+    outside = np.flatnonzero(~main)
+    neighbours = knn.indices[outside]
+    weight = main[neighbours]
+    counts = weight.sum(axis=1, keepdims=True)
+    layout[outside] = np.einsum("mk,mkd->md", weight, layout[neighbours]) / np.maximum(counts, 1)
+    layout[outside[counts[:, 0] == 0]] = vectors.mean(axis=0)
+    return layout
+
+
 def spectral_init(X: np.ndarray, knn: KNNGraph, n_neighbors: int, dim: int, n_epochs: int | None,
                   seed: int | None) -> np.ndarray:
     """The (n, dim) float32 start umap-learn's `init="spectral"` makes from this graph, scaled and jittered alike."""
@@ -62,8 +85,12 @@ def spectral_init(X: np.ndarray, knn: KNNGraph, n_neighbors: int, dim: int, n_ep
 
     graph = fuzzy_graph(X, knn, n_neighbors, n_epochs).tocsr()
     random_state = np.random.RandomState(seed)
-    pieces = connected_components(graph)[0]
-    layout = leading_eigenvectors(graph, dim, seed) if len(X) > dim + 2 and pieces == 1 else None
+    pieces, piece = connected_components(graph)
+    layout = None
+    if len(X) > dim + 2 and pieces == 1:
+        layout = leading_eigenvectors(graph, dim, seed)
+    elif len(X) > dim + 2 and np.bincount(piece).max() >= MAIN_SHARE * len(X):
+        layout = _main_piece_layout(graph, knn, piece, dim, seed)
     if layout is None and pieces > PIECES_MAX:
         from sklearn.decomposition import PCA
 
