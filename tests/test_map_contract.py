@@ -59,7 +59,7 @@ def test_registry_entries_are_consistent():
         assert spec.distance in ("euclidean", "poincare")
         params = spec.estimator_class()._get_param_names()
         assert set(spec.flags) <= set(params), name
-    assert set(MapSettings.model_fields) == {"maps", *MAPS}
+    assert set(MapSettings.model_fields) == {"maps", "fit_max", *MAPS}  # which maps, how many points, each map
 
 
 @pytest.mark.parametrize("name", NAMES)
