@@ -71,6 +71,16 @@ def test_a_disk_map_stays_in_the_disk(blobs):
     assert out.dtype == np.float64 and (np.linalg.norm(out, axis=1) < 1).all()
 
 
+def test_a_learned_map_is_refitted_when_its_sampled_teacher_is():
+    from dinoscope.pipeline import _map_key
+
+    small, large = settings_from_flags(fit_max=1000), settings_from_flags(fit_max=2000)
+    assert _map_key("g", small, "pca", True) == _map_key("g", large, "pca", True)  # fitted on every point
+    assert _map_key("g", small, "tsne", True) != _map_key("g", large, "tsne", True)
+    assert _map_key("g", small, "param_tsne", True) != _map_key("g", large, "param_tsne", True)  # its teacher moved
+    assert _map_key("g", small, "param_tsne", False) == _map_key("g", large, "param_tsne", False)
+
+
 @pytest.mark.slow
 def test_a_run_above_fit_max_fits_a_sample_and_places_the_rest(tmp_path):
     from sklearn.datasets import load_digits

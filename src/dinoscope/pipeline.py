@@ -173,13 +173,14 @@ def _graph_of(vectors: np.ndarray, settings: Settings):
     return knn_graph(vectors, k=nb.k, metric=nb.metric, method=nb.method, exact_max=nb.exact_max, seed=settings.seed)
 
 
-def _map_key(up: str, settings: Settings, name: str, sampled: bool) -> str:
-    """A map's own cache key: the graph it reads, its settings, the seed, its sample's size when fitted on one and
-    its teacher's key (learned maps)."""
-    teacher = registry.spec(name).teacher
+def _map_key(up: str, settings: Settings, name: str, sampling: bool) -> str:
+    """A map's own cache key: the graph it reads, its settings, the seed, its sample's size when fitted on one
+    (`sampling`: the run has more than maps.fit_max points) and its teacher's key (learned maps)."""
+    spec = registry.spec(name)
+    sample = {"fit_max": settings.maps.fit_max} if sampling and spec.sampled else {}
     return fingerprint({"neighbors": up, "map": name, "settings": getattr(settings.maps, name).model_dump(mode="json"),
-                        "seed": settings.seed, **({"fit_max": settings.maps.fit_max} if sampled else {}),
-                        **({"teacher": _map_key(up, settings, teacher, False)} if teacher else {})})
+                        "seed": settings.seed, **sample,
+                        **({"teacher": _map_key(up, settings, spec.teacher, sampling)} if spec.teacher else {})})
 
 
 def build_map(name: str, settings: Settings, verbose: bool = False):
@@ -206,7 +207,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     n = run.require("extract")["n"]
     sample = fit_sample(n, settings.maps.fit_max, settings.seed)
     sampled = {m: sample is not None and registry.spec(m).sampled for m in names}
-    keys = {m: _map_key(up, settings, m, sampled[m]) for m in names}
+    keys = {m: _map_key(up, settings, m, sample is not None) for m in names}
     key = fingerprint(keys)
     learned = [m for m in names if registry.spec(m).learned]
     outputs = [artifacts.MAPS] + [artifacts.model_file(m) for m in learned]
@@ -218,7 +219,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     old = (run.stage("maps") or {}).get("maps", {})
     _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     done: dict[str, dict] = {}
-    sample_graph = plan = None  # the sample's own graph and where the rest go: for the first sampled map
+    on_sample = None  # the sample's vectors, labels, own graph and where the rest go: made for the first sampled map
     for name in names:
         saved = name not in learned or run.file(artifacts.model_file(name)).is_file()
         if old.get(name, {}).get("key") == keys[name] and name in coords and saved:
@@ -228,12 +229,14 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
         estimator = build_map(name, settings, verbose=progress)
         t0 = time.perf_counter()
         if sampled[name]:
-            if plan is None:
+            if on_sample is None:
                 say("maps", f"fitting t-SNE, UMAP and the disk on {len(sample):,} of {n:,} points (maps.fit_max), "
                     "the rest placed among their nearest sampled points")
-                sample_graph, plan = _graph_of(emb.vectors[sample], settings), placing(emb.vectors, graph, sample)
-            labels = None if emb.labels is None else [emb.labels[i] for i in sample]
-            Y = fit_map(name, estimator, emb.vectors[sample], labels, sample_graph, coords)
+                X_sample = emb.vectors[sample]
+                on_sample = (X_sample, None if emb.labels is None else [emb.labels[i] for i in sample],
+                             _graph_of(X_sample, settings), placing(emb.vectors, graph, sample))
+            X_sample, labels_sample, sample_graph, plan = on_sample
+            Y = fit_map(name, estimator, X_sample, labels_sample, sample_graph, coords)
             coords[name] = place_unsampled(plan, Y, registry.spec(name).disk)
         else:
             coords[name] = fit_map(name, estimator, emb.vectors, emb.labels, graph, coords)
@@ -277,7 +280,8 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         if distance == "poincare" and emb.labels is not None:
             figures.update(hierarchy_figures(emb.vectors, coords[name], emb.labels, superclasses, k=ms.k,
                                              sample=ms.sample, seed=settings.seed))
-        per_map[name] = {**figures, "seconds": rec["seconds"], **{k: rec[k] for k in ("fitted_on",) if k in rec}}
+        per_map[name] = {**figures, "seconds": rec["seconds"],
+                         **({"fitted_on": rec["fitted_on"]} if "fitted_on" in rec else {})}
         if registry.spec(name).learned:
             per_map[name]["heldout"] = _heldout(run, settings, emb, name, coords[registry.spec(name).teacher])
     timings = {s: run.stage(s)["seconds"] for s in ("extract", "neighbors", "maps") if run.stage(s)}
