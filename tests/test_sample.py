@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from dinoscope import pipeline
+from dinoscope.analysis import analyze
 from dinoscope.config import settings_from_flags
-from dinoscope.maps.sample import fit_sample, place_unsampled, placing, sampled_neighbors
+from dinoscope.maps.sample import (
+    fit_sample,
+    place_unsampled,
+    placing,
+    sample_graph,
+    sampled_neighbors,
+    spread_labels,
+)
 from dinoscope.neighbors import knn_graph
 from dinoscope.query.nearby import K
 from dinoscope.rundir.results import load_run
@@ -71,6 +81,43 @@ def test_a_disk_map_stays_in_the_disk(blobs):
     assert out.dtype == np.float64 and (np.linalg.norm(out, axis=1) < 1).all()
 
 
+@pytest.mark.parametrize("fit_max", [450, 60])  # every row read from the graph / most rows searched
+def test_the_sample_graph_is_its_nearest_sampled_neighbours(blobs, fit_max):
+    X, _, graph, _ = blobs
+    sample = fit_sample(len(X), fit_max, 0)
+    g = sample_graph(X, graph, sample, 14)
+    assert g.indices.shape == (len(sample), 14) and (np.diff(g.distances, axis=1) >= 0).all()
+    assert not (g.indices == np.arange(len(sample))[:, None]).any()  # no point is its own neighbour
+    exact = knn_graph(X[sample], k=14)  # the sample's own exact graph
+    recall = np.mean([len(set(a) & set(b)) / 14 for a, b in zip(g.indices, exact.indices, strict=True)])
+    assert recall > (0.99 if fit_max == 450 else 0.8)  # the cells search of short rows is approximate
+
+
+def test_unsampled_points_take_the_label_of_their_sampled_neighbours(blobs):
+    X, groups, graph, _ = blobs
+    sample = fit_sample(len(X), 300, 0)
+    plan, rest = placing(X, graph, sample), np.setdiff1d(np.arange(len(X)), sample)
+    out = spread_labels(plan, groups[sample])
+    np.testing.assert_array_equal(out[sample], groups[sample])
+    assert (out[rest] == groups[rest]).mean() > 0.99
+    wrong = groups[sample].copy()
+    wrong[:5] = 7  # a few sampled points mislabelled: outvoted by the rest of their blob, but where they are nearest
+    assert (spread_labels(plan, wrong)[rest] == 7).mean() < 0.03
+
+
+def test_clusters_above_cluster_max_are_fitted_on_a_sample(blobs):
+    X, groups, graph, _ = blobs
+    ids, labels = [str(i) for i in range(len(X))], [str(g) for g in groups]
+    columns, summary = analyze(X, ids, labels, None, graph, cluster_max=450, n_clusters=3)
+    assert summary["hdbscan"]["fitted_on"] == summary["kmeans"]["fitted_on"] == 450
+    assert summary["hdbscan"]["min_cluster_size"] == 5  # 0.5 % of the 450 fitted, at least 5
+    for name in ("hdbscan", "kmeans"):  # three separated blobs: found by both, for every point
+        assert summary[name]["n_clusters"] == 3 and summary[name]["nmi"] > 0.95
+    assert len(columns["cluster"]) == len(columns["kmeans_cluster"]) == len(X)
+    _, whole = analyze(X, ids, labels, None, graph, n_clusters=3)
+    assert "fitted_on" not in whole["hdbscan"]
+
+
 def test_a_learned_map_is_refitted_when_its_sampled_teacher_is():
     from dinoscope.pipeline import _map_key
 
@@ -90,7 +137,7 @@ def test_a_run_above_fit_max_fits_a_sample_and_places_the_rest(tmp_path):
     np.savez(tmp_path / "vectors.npz", embeddings=X, labels=y.astype(str))
     out = tmp_path / "run"
     pipeline.run_pipeline(out, settings_from_flags(source=str(tmp_path / "vectors.npz"), maps="pca,tsne,umap",
-                                                   fit_max=400), progress=False)
+                                                   fit_max=400, cluster_max=300), progress=False)
     result = load_run(out)
     assert all(xy.shape == (600, 2) and np.isfinite(xy).all() for xy in result.maps.values())
     maps = result.manifest["stages"]["maps"]["maps"]
@@ -99,3 +146,6 @@ def test_a_run_above_fit_max_fits_a_sample_and_places_the_rest(tmp_path):
     assert figures["tsne"]["fitted_on"] == 400
     assert figures["tsne"]["knn_accuracy"] > 0.9 and figures["umap"]["knn_accuracy"] > 0.9  # digits: ~0.97 refitted
     assert "fitted on a seeded sample of 400 of the 600 images" in (out / "report.html").read_text()
+    clusters = json.loads((out / "analysis.json").read_text())["hdbscan"]
+    assert clusters["fitted_on"] == 300 and clusters["nmi"] > 0.6  # digits: ~0.8 on every point
+    assert "HDBSCAN fitted on a seeded sample of 300" in (out / "report.html").read_text()

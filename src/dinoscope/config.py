@@ -102,6 +102,9 @@ class AnalysisSettings(_Strict):
                                               "images are semantic duplicates, instead of the test set from the data "
                                               "(a pair far closer than both images' ordinary neighbours).")
     top: int = Field(24, ge=1, description="How many outliers / label issues the report shows.")
+    cluster_max: int = Field(250_000, ge=0, description="Most points the clusters (HDBSCAN, k-means) are fitted on: "
+                                                        "above it, on a seeded sample of this many, every other point "
+                                                        "taking the cluster of its nearest sampled points (0: all).")
 
 
 # --------------------------------------------------------------------------- settings derived from an estimator

@@ -90,11 +90,11 @@ def exact_neighbors(reference: np.ndarray, queries: np.ndarray, k: int, metric: 
     scores, indices = faiss.knn(Q, R, k + int(exclude_self), metric=_faiss_metric(metric))
     distances = _as_distances(scores, metric)
     if exclude_self:
-        return _drop_self(indices.astype(np.int64), distances, k)
+        return drop_self(indices.astype(np.int64), distances, k)
     return indices.astype(np.int64), distances
 
 
-def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int,
+def drop_self(indices: np.ndarray, distances: np.ndarray, k: int,
                own: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Remove each row's own index (`own`, by default the row number) from a (n, k+1) result; rows where it is
     missing lose their last column."""
@@ -133,7 +133,7 @@ def graph_recall(X: np.ndarray, indices: np.ndarray, metric: Metric, sample: int
     rows = np.random.default_rng(seed).choice(len(X), min(sample, len(X)), replace=False)
     k = indices.shape[1]
     found, distances = exact_neighbors(X, X[rows], k + 1, metric)
-    truth, _ = _drop_self(found, distances, k, own=rows)
+    truth, _ = drop_self(found, distances, k, own=rows)
     hits = [len(np.intersect1d(t, indices[r])) for t, r in zip(truth, rows, strict=True)]
     return float(np.mean(hits)) / k
 
@@ -142,7 +142,7 @@ def _approximate(X: np.ndarray, k: int, metric: Metric) -> tuple[np.ndarray, np.
     """faiss HNSW's graph with k+1 neighbours, then self removed."""
     index = hnsw_index(X, metric)
     indices, distances = hnsw_search(index, X, k + 1, metric)
-    return _drop_self(indices, distances, k)
+    return drop_self(indices, distances, k)
 
 
 def _threads(n_jobs: int) -> int:

@@ -327,7 +327,7 @@ def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     columns, summary = analyze(emb.vectors, emb.ids, emb.labels, emb.splits, graph, read=read,
                                pixel_hashes=emb.pixel_hashes, perceptual_hashes=emb.perceptual_hashes,
                                n_clusters=an.n_clusters, duplicate_threshold=an.duplicate_threshold, top=an.top,
-                               seed=settings.seed)
+                               cluster_max=an.cluster_max, seed=settings.seed)
     artifacts.write_table(run.file(artifacts.ANALYSIS), {"id": emb.ids, **columns})
     summary["grids"] = write_grids(run, summary, emb, read) if read is not None else {}
     write_json(run.file(artifacts.FINDINGS), summary)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..checks import as_points
 from ..errors import DinoscopeError
+from ..maps.sample import fit_sample, placing, sample_graph, sample_index, spread_labels
 from ..neighbors import KNNGraph
 from .clusters import (
     cluster_agreement,
@@ -100,7 +101,7 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
             pixel_hashes: Sequence[str] | None = None, perceptual_hashes: Sequence[bytes | None] | None = None,
             n_clusters: int | None = None, min_cluster_size: int | None = None, cluster_dims: int = 5,
             outlier_k: int = 5, lof_k: int = 50, duplicate_threshold: float | None = None,
-            label_k: int = 20, top: int = 20, n_medoids: int = 5, max_listed: int = 1000,
+            label_k: int = 20, top: int = 20, n_medoids: int = 5, max_listed: int = 1000, cluster_max: int = 0,
             seed: int = 0) -> tuple[dict[str, np.ndarray | list], dict[str, Any]]:
     """Run every analysis on the embeddings and their shared (cosine) kNN graph: (columns, one row per image; summary).
 
@@ -108,7 +109,9 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     without them, `read(i)` (the source's image reader) computes them here, and with neither only semantic
     duplicates are found. `duplicate_threshold` replaces the semantic test set from the data by a fixed cosine
     similarity. Neighbour counts larger than the graph holds are capped to it; `max_listed` caps the duplicate
-    groups and leak pairs listed in the summary.
+    groups and leak pairs listed in the summary. Above `cluster_max` points (0: never) the clusters are fitted on
+    a seeded sample of that many (`maps.sample`: the sample's graph read from the shared one) and every other point
+    takes the cluster of most weight among its nearest sampled points; `min_cluster_size` shrinks with the sample.
     """
     X = as_points(vectors, "vectors")
     ids = list(ids)
@@ -117,13 +120,25 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     n, timer = len(ids), _Timer()
     labels = list(labels) if labelled else None
 
-    reduced = timer("reduce", lambda: reduce_for_clustering(X, graph, n_components=cluster_dims, seed=seed,
-                                                            n_neighbors=min(15, graph.k + 1)))
-    size = min_cluster_size or default_min_cluster_size(n)
+    n_neighbors = min(15, graph.k + 1)
+    sample = fit_sample(n, cluster_max, seed)
+    if sample is None:
+        X_fit, graph_fit, plan = X, graph, None
+    else:
+        index = sample_index(X, sample)  # built once, if either needs it
+        X_fit, graph_fit = X[sample], timer("sample_graph", lambda: sample_graph(X, graph, sample, n_neighbors - 1,
+                                                                                  index))
+        plan = timer("sample_placing", lambda: placing(X, graph, sample, index))
+    reduced = timer("reduce", lambda: reduce_for_clustering(X_fit, graph_fit, n_components=cluster_dims, seed=seed,
+                                                            n_neighbors=n_neighbors))
+    size = max(2, round(min_cluster_size * len(X_fit) / n)) if min_cluster_size else default_min_cluster_size(
+        len(X_fit))
     cluster = timer("hdbscan", lambda: hdbscan_clusters(reduced, min_cluster_size=size))
+    if plan is not None:
+        cluster = timer("spread", lambda: spread_labels(plan, cluster))
     n_classes = len({str(x) for x in labels if x is not None}) if labels else 0
-    k_means = n_clusters or (n_classes if n_classes >= 2 else 10)
-    kmeans_cluster = timer("kmeans", lambda: kmeans_clusters(X, min(k_means, n), seed=seed))
+    k_means = min(n_clusters or (n_classes if n_classes >= 2 else 10), len(X_fit))
+    kmeans_cluster = timer("kmeans", lambda: kmeans_clusters(X, k_means, seed=seed, fit_rows=sample))
     outlier_k, lof_k, label_k = min(outlier_k, graph.k), min(lof_k, graph.k), min(label_k, graph.k)
     outlier = timer("outliers", lambda: kth_neighbor_distance(graph, outlier_k))
     lof = timer("lof", lambda: local_outlier_factor(graph, lof_k))
@@ -153,11 +168,12 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     leak_pairs = np.zeros((0, 2), np.int64)
     if splits is not None:
         leak_pairs = np.unique(cross_split_pairs(pairs, splits), axis=0).reshape(-1, 2)
+    fitted_on = {} if sample is None else {"fitted_on": len(sample)}
     summary = {
         "n": n,
         "hdbscan": {**_clusters_summary(X, cluster, labels, ids, n_medoids), "min_cluster_size": size,
-                    "dims": cluster_dims},
-        "kmeans": {**_clusters_summary(X, kmeans_cluster, labels, ids, n_medoids), "k": int(min(k_means, n))},
+                    "dims": cluster_dims, **fitted_on},
+        "kmeans": {**_clusters_summary(X, kmeans_cluster, labels, ids, n_medoids), "k": int(k_means), **fitted_on},
         "outliers": {"k": outlier_k, "lof_k": lof_k, "top": [ids[i] for i in top_indices(outlier, top)],
                      "top_lof": [ids[i] for i in top_indices(lof, top)]},
         "duplicates": {

@@ -79,14 +79,18 @@ def hdbscan_clusters(points: np.ndarray, *, min_cluster_size: int | None = None,
         np.asarray(X, dtype=np.float64)).astype(np.int64)
 
 
-def kmeans_clusters(vectors: np.ndarray, n_clusters: int, *, seed: int = 0) -> np.ndarray:
-    """k-means cluster per point on L2-normalised vectors (so that it follows cosine similarity)."""
+def kmeans_clusters(vectors: np.ndarray, n_clusters: int, *, seed: int = 0,
+                    fit_rows: np.ndarray | None = None) -> np.ndarray:
+    """k-means cluster per point on L2-normalised vectors (so that it follows cosine similarity), fitted on
+    `fit_rows` only when given (a sample of very many points) and every point then given its nearest centre."""
     from sklearn.cluster import KMeans
 
-    X = as_points(vectors, "vectors")
-    if not 1 <= n_clusters <= X.shape[0]:
-        raise DinoscopeError(f"k-means needs 1 <= k <= {X.shape[0]} clusters, got {n_clusters}")
-    return KMeans(n_clusters, n_init=3, random_state=seed).fit_predict(normalize(X)).astype(np.int64)
+    X = normalize(as_points(vectors, "vectors"))
+    fit = X if fit_rows is None else X[fit_rows]
+    if not 1 <= n_clusters <= fit.shape[0]:
+        raise DinoscopeError(f"k-means needs 1 <= k <= {fit.shape[0]} clusters, got {n_clusters}")
+    model = KMeans(n_clusters, n_init=3, random_state=seed).fit(fit)
+    return (model.labels_ if fit_rows is None else model.predict(X)).astype(np.int64)
 
 
 def cluster_agreement(labels: Sequence[str | None], clusters: np.ndarray) -> dict[str, float]:

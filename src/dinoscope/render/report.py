@@ -135,6 +135,10 @@ def _analysis_sections(run: RunDir, a: dict) -> list[str]:
              f"<p>HDBSCAN on a {hd['dims']}-D UMAP: {hd['n_clusters']} clusters, "
              f"{hd['noise_fraction']:.1%} noise; {_agreement(hd)}.<br>"
              f"k-means (k = {km['k']}) on the embeddings: {_agreement(km)}.</p>", img("clusters")]
+    if "fitted_on" in hd:
+        parts.insert(-1, f"<p>HDBSCAN fitted on a seeded sample of {hd['fitted_on']:,} of the {a['n']:,} images, "
+                         "k-means too (analysis.cluster_max); every other image takes the cluster of its nearest "
+                         "sampled images.</p>")
     out = a["outliers"]
     parts += ["<h2>Outliers</h2>",
               f"<p>Scored by the distance to the {out['k']}-th neighbour (and LOF over {out['lof_k']}); "
