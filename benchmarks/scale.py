@@ -29,14 +29,15 @@ from _common import add_fashion_mnist, add_seed, load_fashion_mnist, make_parser
 CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
-def make_vectors(folder: Path, n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n float32 vectors in `dim`-D from Fashion-MNIST: PCA-50, repeated with noise, rotated into dim-D."""
+def make_vectors(folder: Path, n: int, dim: int, seed: int, images: int = 70000) -> tuple[np.ndarray, np.ndarray]:
+    """n float32 vectors in `dim`-D from Fashion-MNIST: PCA-50, the first `images` of them repeated with noise to n
+    rows, rotated into dim-D."""
     from sklearn.decomposition import PCA
 
     pixels, labels = load_fashion_mnist(folder, 70000, seed)
     base = PCA(50, random_state=seed).fit_transform(pixels / 255).astype(np.float32)
     rng = np.random.default_rng(seed)
-    rows = np.arange(n) % len(base)
+    rows = np.arange(n) % min(images, len(base))
     scale = 0.05 * base.std(axis=0)
     rotation = np.linalg.qr(rng.normal(size=(dim, 50)))[0].astype(np.float32)  # orthonormal columns
     out = np.empty((n, dim), dtype=np.float32)
