@@ -142,6 +142,8 @@ def test_a_run_above_fit_max_fits_a_sample_and_places_the_rest(tmp_path):
     assert all(xy.shape == (600, 2) and np.isfinite(xy).all() for xy in result.maps.values())
     maps = result.manifest["stages"]["maps"]["maps"]
     assert maps["tsne"]["fitted_on"] == maps["umap"]["fitted_on"] == 400 and "fitted_on" not in maps["pca"]
+    ran = maps["tsne"]["iterations"]  # what its stopping rules let run, within the caps
+    assert 0 < ran["early_exaggeration_iter"] <= 250 and 0 < ran["n_iter"] <= 750 and "iterations" not in maps["pca"]
     figures = result.metrics["maps"]
     assert figures["tsne"]["fitted_on"] == 400
     assert figures["tsne"]["knn_accuracy"] > 0.9 and figures["umap"]["knn_accuracy"] > 0.9  # digits: ~0.97 refitted

@@ -197,6 +197,9 @@ def fit_map(name: str, estimator, X: np.ndarray, labels, graph, coords: dict[str
     return Y if Y.dtype == np.float64 else Y.astype(np.float32)  # disk maps keep float64 near the boundary
 
 
+ITERATIONS = ("early_exaggeration_iter_", "n_iter_")  # what a map's optimisation ran (its stopping rules), recorded
+
+
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → maps.parquet, models/<map>.pkl (and .pt for learned maps); refits only the maps
     whose key changed, teachers before their students."""
@@ -246,8 +249,9 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
         if name in learned:  # its TorchScript network too (see `rundir.model`)
             with atomic_path(run.file(artifacts.model_file(name))) as tmp:
                 estimator.save(tmp)
+        ran = {a[:-1]: int(v) for a in ITERATIONS if (v := getattr(estimator, a, None)) is not None}
         done[name] = {"key": keys[name], "seconds": round(seconds, 3),
-                      **({"fitted_on": len(sample)} if sampled[name] else {})}
+                      **({"fitted_on": len(sample)} if sampled[name] else {}), **({"iterations": ran} if ran else {})}
         say("maps", f"{name}: {seconds:.1f}s")
     artifacts.write_maps(run.file(artifacts.MAPS), emb.ids, {m: coords[m] for m in names})
     run.mark_done("maps", key, sum(d["seconds"] for d in done.values()), outputs, maps=done)
