@@ -203,7 +203,7 @@ ITERATIONS = ("early_exaggeration_iter_", "n_iter_")  # what a map's optimisatio
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → maps.parquet, models/<map>.pkl (and .pt for learned maps); refits only the maps
     whose key changed, teachers before their students."""
-    from .maps.sample import fit_sample, place_unsampled, placing
+    from .maps.sample import fit_sample, place_unsampled, placing, sample_index
 
     up = run.require("neighbors")["key"]
     names = list(dict.fromkeys(settings.maps.maps))
@@ -237,7 +237,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
                     "the rest placed among their nearest sampled points")
                 X_sample = emb.vectors[sample]
                 on_sample = (X_sample, None if emb.labels is None else [emb.labels[i] for i in sample],
-                             _graph_of(X_sample, settings), placing(emb.vectors, graph, sample))
+                             _graph_of(X_sample, settings), placing(emb.vectors, graph, sample, sample_index(X_sample)))
             X_sample, labels_sample, sample_graph, plan = on_sample
             Y = fit_map(name, estimator, X_sample, labels_sample, sample_graph, coords)
             coords[name] = place_unsampled(plan, Y, registry.spec(name).disk)

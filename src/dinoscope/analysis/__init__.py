@@ -125,9 +125,9 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     if sample is None:
         X_fit, graph_fit, plan = X, graph, None
     else:
-        index = sample_index(X, sample)  # built once, if either needs it
-        X_fit, graph_fit = X[sample], timer("sample_graph", lambda: sample_graph(X, graph, sample, n_neighbors - 1,
-                                                                                  index))
+        X_fit = X[sample]
+        index = sample_index(X_fit)  # built once, if either needs it
+        graph_fit = timer("sample_graph", lambda: sample_graph(X, graph, sample, n_neighbors - 1, index))
         plan = timer("sample_placing", lambda: placing(X, graph, sample, index))
     reduced = timer("reduce", lambda: reduce_for_clustering(X_fit, graph_fit, n_components=cluster_dims, seed=seed,
                                                             n_neighbors=n_neighbors))

@@ -64,10 +64,11 @@ class Placing:
     distances: np.ndarray
 
 
-def sample_index(vectors: np.ndarray, sample: np.ndarray) -> Callable[[], Cells]:
-    """The cells index of the sampled vectors, built on its first call only (a k-means: ~35 s at 250k x 384 on 2
-    cores), for the rows whose sampled neighbours the shared graph does not hold."""
-    return cache(lambda: cells(vectors[sample]))
+def sample_index(sampled: np.ndarray) -> Callable[[], Cells]:
+    """The cells index of the sampled vectors (the caller's copy of them: a 250k x 384 sample is 384 MB), built on
+    its first call only (a k-means: ~35 s at 250k x 384 on 2 cores), for the rows whose sampled neighbours the
+    shared graph does not hold."""
+    return cache(lambda: cells(sampled))
 
 
 def placing(vectors: np.ndarray, graph: KNNGraph, sample: np.ndarray,
@@ -77,7 +78,7 @@ def placing(vectors: np.ndarray, graph: KNNGraph, sample: np.ndarray,
     rest = np.setdiff1d(np.arange(len(vectors)), sample, assume_unique=True)
     indices, distances, short = sampled_neighbors(graph, sample, rest)
     if len(short):
-        index = index or sample_index(vectors, sample)
+        index = index or sample_index(vectors[sample])
         indices[short], distances[short] = search_cells(index(), vectors[rest[short]], K)
     return Placing(sample, rest, indices, distances)
 
@@ -89,7 +90,7 @@ def sample_graph(vectors: np.ndarray, graph: KNNGraph, sample: np.ndarray, k: in
     `sample_index`). No new graph: at 250k of 1M, k = 14 of a 90-NN graph, about 3 % of rows are short."""
     indices, distances, short = sampled_neighbors(graph, sample, sample, k)
     if len(short):
-        index = index or sample_index(vectors, sample)
+        index = index or sample_index(vectors[sample])
         found, dist = search_cells(index(), vectors[sample[short]], k + 1)
         order = np.argsort(dist, axis=1, kind="stable")
         found, dist = drop_self(np.take_along_axis(found, order, axis=1), np.take_along_axis(dist, order, axis=1),
