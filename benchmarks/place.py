@@ -100,16 +100,15 @@ def compare(name: str, args: argparse.Namespace) -> None:
           f"{t_graph:.1f} s; held-out 10-NN accuracy in the input space {ceiling:.4f}")
 
     pairs = [("t-SNE", TSNEMap(random_state=args.seed), ParametricTSNE(device=args.device, random_state=args.seed),
-              "openTSNE transform"),
+              "openTSNE transform", _opentsne(args.seed)),
              ("UMAP", UMAPMap(random_state=args.seed), ParametricUMAP(device=args.device, random_state=args.seed),
-              "umap-learn transform")]
-    alone = {"openTSNE transform": lambda: _opentsne(args.seed), "umap-learn transform": lambda: _umap(args.seed)}
+              "umap-learn transform", _umap(args.seed))]
     if args.poincare:
         pairs.append(("Poincaré", PoincareMap(random_state=args.seed),
-                      ParametricPoincare(device=args.device, random_state=args.seed), None))
+                      ParametricPoincare(device=args.device, random_state=args.seed), None, None))
     index, t_index = timed(lambda: cells(Z_fit))  # of the embeddings only: one serves every map
     table: list[list[str] | str] = []
-    for title, teacher, student, peer in pairs:
+    for title, teacher, student, peer, alone in pairs:
         disk = title == "Poincaré"
         metric = ball.pairwise_distances if disk else "euclidean"
         T_fit, t_teacher = timed(lambda teacher=teacher: teacher.fit_transform(Z_fit, knn=graph))
@@ -128,7 +127,7 @@ def compare(name: str, args: argparse.Namespace) -> None:
         if peer is not None:
             P_new, t_peer = per_call(lambda teacher=teacher: teacher.transform(Z_new))
             theirs = (peer, t_peer, heldout_accuracy(T_fit, y_fit, P_new, y_new), t_teacher)
-            fitted, t_solo_fit = timed(lambda peer=peer: alone[peer]().fit(Z_fit))
+            fitted, t_solo_fit = timed(lambda alone=alone: alone.fit(Z_fit))
             S_new, t_solo = per_call(lambda fitted=fitted: fitted.transform(Z_new))
             S_fit = np.asarray(getattr(fitted, "embedding_", fitted))
             solo = (f"{peer.split()[0]} alone", t_solo, heldout_accuracy(S_fit, y_fit, S_new, y_new), t_solo_fit)
