@@ -17,6 +17,7 @@ from dinoscope.maps.sample import (
     sample_graph,
     sampled_neighbors,
     spread_labels,
+    tour,
 )
 from dinoscope.neighbors import knn_graph
 from dinoscope.query.nearby import K
@@ -34,17 +35,48 @@ def blobs():
     return X, groups, knn_graph(X, k=40), Y.astype(np.float32)
 
 
-def test_a_sample_only_above_fit_max_and_the_same_for_a_seed():
-    assert fit_sample(1000, 1000, 0) is None and fit_sample(1000, 0, 0) is None
-    sample = fit_sample(1000, 300, 0)
+def test_a_sample_only_above_fit_max_and_the_same_for_a_seed(blobs):
+    _, _, graph, _ = blobs
+    assert fit_sample(graph, 900, 0) is None and fit_sample(graph, 0, 0) is None
+    sample = fit_sample(graph, 300, 0)
     assert len(sample) == 300 and len(np.unique(sample)) == 300 and (np.diff(sample) > 0).all()
-    np.testing.assert_array_equal(fit_sample(1000, 300, 0), sample)
-    assert not np.array_equal(fit_sample(1000, 300, 1), sample)
+    np.testing.assert_array_equal(fit_sample(graph, 300, 0), sample)
+    assert not np.array_equal(fit_sample(graph, 300, 1), sample)
+
+
+def test_the_tour_walks_through_near_copies_and_jumps_elsewhere():
+    indices = np.array([[1, 2, 3], [0, 2, 3], [1, 0, 3], [2, 1, 0], [-1, 2, 0]])  # 0, 1, 2 near-copies
+    distances = np.array([[0.01, 0.02, 1], [0.01, 0.01, 1], [0.01, 0.02, 1], [0.5, 0.6, 1], [0.01, 0.5, 1]])
+    order = tour(indices, distances, np.array([0, 4, 3, 1, 2]), 0.1)
+    np.testing.assert_array_equal(order, [0, 1, 2, 4, 3])  # 4's near neighbour is missing (-1): a jump
+    rng = np.random.default_rng(0)
+    big = rng.integers(-1, 500, size=(500, 6))
+    assert sorted(tour(big, np.sort(rng.random((500, 6)), axis=1), rng.permutation(500), 0.5)) == list(range(500))
+
+
+def _copies(images: int, copies: int, seed: int = 0):
+    """`copies` noisy near-copies of each of `images` random 16-D points, rows shuffled, and their exact 30-NN graph."""
+    rng = np.random.default_rng(seed)
+    image = rng.permutation(np.repeat(np.arange(images), copies))
+    X = rng.normal(size=(images, 16)).astype(np.float32)[image] + rng.normal(size=(len(image), 16)).astype(
+        np.float32) * 0.01
+    return image, knn_graph(X, k=30)
+
+
+def test_near_copies_are_sampled_evenly_and_every_point_alike():
+    image, graph = _copies(200, 12)  # a quarter sampled: 3 copies of each image, where chance gives 0 to 8
+    counts = np.bincount(image[fit_sample(graph, 600, 0)], minlength=200)
+    chance = np.bincount(image[np.random.default_rng(0).choice(len(image), 600, replace=False)], minlength=200)
+    assert counts.min() >= 2 and counts.max() <= 4 and chance.max() - chance.min() >= 5
+    drawn = np.zeros(len(image))  # the draw is still uniform: every point's chance is a quarter
+    for seed in range(200):
+        drawn[fit_sample(graph, 600, seed)] += 1
+    assert abs(drawn.mean() / 200 - 0.25) < 1e-12 and np.abs(drawn / 200 - 0.25).max() < 0.15
 
 
 def test_sampled_neighbours_are_the_nearest_sampled_ones_in_the_graph(blobs):
     X, _, graph, _ = blobs
-    sample = fit_sample(len(X), 450, 0)
+    sample = fit_sample(graph, 450, 0)
     rest = np.setdiff1d(np.arange(len(X)), sample)
     indices, distances, short = sampled_neighbors(graph, sample, rest)
     assert len(short) == 0  # 40 neighbours, half of them sampled: every row has 10
@@ -56,7 +88,7 @@ def test_sampled_neighbours_are_the_nearest_sampled_ones_in_the_graph(blobs):
 
 def test_rows_with_too_few_sampled_neighbours_are_said_so(blobs):
     X, _, graph, _ = blobs
-    sample = fit_sample(len(X), 90, 0)  # a tenth sampled: about 4 of a row's 40 neighbours
+    sample = fit_sample(graph, 90, 0)  # a tenth sampled: about 4 of a row's 40 neighbours
     rest = np.setdiff1d(np.arange(len(X)), sample)
     indices, _, short = sampled_neighbors(graph, sample, rest)
     assert len(short) > len(rest) // 2
@@ -66,7 +98,7 @@ def test_rows_with_too_few_sampled_neighbours_are_said_so(blobs):
 @pytest.mark.parametrize("fit_max", [450, 90])  # placed by the graph alone / mostly by the cells search
 def test_unsampled_points_land_in_their_blob_and_sampled_ones_stay(blobs, fit_max):
     X, groups, graph, Y = blobs
-    sample = fit_sample(len(X), fit_max, 0)
+    sample = fit_sample(graph, fit_max, 0)
     out = place_unsampled(placing(X, graph, sample), Y[sample], disk=False)
     assert out.shape == Y.shape and np.isfinite(out).all()
     np.testing.assert_array_equal(out[sample], Y[sample])
@@ -76,7 +108,7 @@ def test_unsampled_points_land_in_their_blob_and_sampled_ones_stay(blobs, fit_ma
 def test_a_disk_map_stays_in_the_disk(blobs):
     X, groups, graph, Y = blobs
     disk = (Y / (np.linalg.norm(Y, axis=1, keepdims=True) + 1)).astype(np.float64)
-    sample = fit_sample(len(X), 300, 0)
+    sample = fit_sample(graph, 300, 0)
     out = place_unsampled(placing(X, graph, sample), disk[sample], disk=True)
     assert out.dtype == np.float64 and (np.linalg.norm(out, axis=1) < 1).all()
 
@@ -84,7 +116,7 @@ def test_a_disk_map_stays_in_the_disk(blobs):
 @pytest.mark.parametrize("fit_max", [450, 60])  # every row read from the graph / most rows searched
 def test_the_sample_graph_is_its_nearest_sampled_neighbours(blobs, fit_max):
     X, _, graph, _ = blobs
-    sample = fit_sample(len(X), fit_max, 0)
+    sample = fit_sample(graph, fit_max, 0)
     g = sample_graph(X, graph, sample, 14)
     assert g.indices.shape == (len(sample), 14) and (np.diff(g.distances, axis=1) >= 0).all()
     assert not (g.indices == np.arange(len(sample))[:, None]).any()  # no point is its own neighbour
@@ -95,7 +127,7 @@ def test_the_sample_graph_is_its_nearest_sampled_neighbours(blobs, fit_max):
 
 def test_unsampled_points_take_the_label_of_their_sampled_neighbours(blobs):
     X, groups, graph, _ = blobs
-    sample = fit_sample(len(X), 300, 0)
+    sample = fit_sample(graph, 300, 0)
     plan, rest = placing(X, graph, sample), np.setdiff1d(np.arange(len(X)), sample)
     out = spread_labels(plan, groups[sample])
     np.testing.assert_array_equal(out[sample], groups[sample])

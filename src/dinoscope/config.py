@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import DinoscopeError
 from .maps.registry import CONTEXT, DEFAULT_MAPS, MAPS, with_teachers
+from .maps.sample import FIT_MAX
 
 
 class _Strict(BaseModel):
@@ -102,7 +103,7 @@ class AnalysisSettings(_Strict):
                                               "images are semantic duplicates, instead of the test set from the data "
                                               "(a pair far closer than both images' ordinary neighbours).")
     top: int = Field(24, ge=1, description="How many outliers / label issues the report shows.")
-    cluster_max: int = Field(250_000, ge=0, description="Most points the clusters (HDBSCAN, k-means) are fitted on: "
+    cluster_max: int = Field(FIT_MAX, ge=0, description="Most points the clusters (HDBSCAN, k-means) are fitted on: "
                                                         "above it, on a seeded sample of this many, every other point "
                                                         "taking the cluster of its nearest sampled points (0: all).")
 
@@ -198,7 +199,7 @@ MapSettings = create_model(
     maps=(list[str], Field(default_factory=lambda: list(DEFAULT_MAPS), min_length=1,
                            description=f"Comma-separated maps, of {', '.join(MAPS)} (a learned param_* map "
                                        "brings its teacher).")),
-    fit_max=(int, Field(250_000, ge=0, description="Most points t-SNE, UMAP and the disk are fitted on: above it, "
+    fit_max=(int, Field(FIT_MAX, ge=0, description="Most points t-SNE, UMAP and the disk are fitted on: above it, "
                                                    "on a seeded sample of this many, the rest placed among their "
                                                    "nearest sampled points (0: fit them all).")),
     **{name: ((model := estimator_settings(spec.estimator_class())), Field(default_factory=model))

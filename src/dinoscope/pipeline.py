@@ -176,8 +176,10 @@ def _graph_of(vectors: np.ndarray, settings: Settings):
 def _map_key(up: str, settings: Settings, name: str, sampling: bool) -> str:
     """A map's own cache key: the graph it reads, its settings, the seed, its sample's size when fitted on one
     (`sampling`: the run has more than maps.fit_max points) and its teacher's key (learned maps)."""
+    from .maps.sample import SAMPLER
+
     spec = registry.spec(name)
-    sample = {"fit_max": settings.maps.fit_max} if sampling and spec.sampled else {}
+    sample = {"fit_max": settings.maps.fit_max, "sampler": SAMPLER} if sampling and spec.sampled else {}
     return fingerprint({"neighbors": up, "map": name, "settings": getattr(settings.maps, name).model_dump(mode="json"),
                         "seed": settings.seed, **sample,
                         **({"teacher": _map_key(up, settings, spec.teacher, sampling)} if spec.teacher else {})})
@@ -203,14 +205,14 @@ ITERATIONS = ("early_exaggeration_iter_", "n_iter_")  # what a map's optimisatio
 def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → maps.parquet, models/<map>.pkl (and .pt for learned maps); refits only the maps
     whose key changed, teachers before their students."""
-    from .maps.sample import fit_sample, place_unsampled, placing, sample_index
+    from .maps.sample import fit_sample, place_unsampled, placing, sample_index, sampling
 
     up = run.require("neighbors")["key"]
     names = list(dict.fromkeys(settings.maps.maps))
     n = run.require("extract")["n"]
-    sample = fit_sample(n, settings.maps.fit_max, settings.seed)
-    sampled = {m: sample is not None and registry.spec(m).sampled for m in names}
-    keys = {m: _map_key(up, settings, m, sample is not None) for m in names}
+    sampled_run = sampling(n, settings.maps.fit_max)
+    sampled = {m: sampled_run and registry.spec(m).sampled for m in names}
+    keys = {m: _map_key(up, settings, m, sampled_run) for m in names}
     key = fingerprint(keys)
     learned = [m for m in names if registry.spec(m).learned]
     outputs = [artifacts.MAPS] + [artifacts.model_file(m) for m in learned]
@@ -219,6 +221,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
         return False
     emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
     graph = artifacts.read_graph(run)
+    sample = fit_sample(graph, settings.maps.fit_max, settings.seed)
     old = (run.stage("maps") or {}).get("maps", {})
     _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     done: dict[str, dict] = {}
@@ -316,11 +319,13 @@ def _heldout(run: RunDir, settings: Settings, emb: artifacts.Embeddings, name: s
 def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
     """embeddings + graph → analysis.parquet (one row per image), analysis.json and image grids."""
     from .analysis import analyze
+    from .maps.sample import SAMPLER
     from .render.findings import write_grids
 
     up = run.require("neighbors")["key"]
     an = settings.analysis
-    key = fingerprint({"neighbors": up, "analysis": an.model_dump(mode="json"), "seed": settings.seed})
+    key = fingerprint({"neighbors": up, "analysis": an.model_dump(mode="json"), "seed": settings.seed,
+                       "sampler": SAMPLER})
     if run.is_fresh("analyze", key, [artifacts.ANALYSIS, artifacts.FINDINGS]):
         say("analyze", "up to date")
         return False

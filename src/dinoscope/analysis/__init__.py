@@ -12,7 +12,7 @@ import numpy as np
 
 from ..checks import as_points
 from ..errors import DinoscopeError
-from ..maps.sample import fit_sample, placing, sample_graph, sample_index, spread_labels
+from ..maps.sample import FIT_MAX, fit_sample, placing, sample_graph, sample_index, spread_labels
 from ..neighbors import KNNGraph
 from .clusters import (
     cluster_agreement,
@@ -101,7 +101,7 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
             pixel_hashes: Sequence[str] | None = None, perceptual_hashes: Sequence[bytes | None] | None = None,
             n_clusters: int | None = None, min_cluster_size: int | None = None, cluster_dims: int = 5,
             outlier_k: int = 5, lof_k: int = 50, duplicate_threshold: float | None = None,
-            label_k: int = 20, top: int = 20, n_medoids: int = 5, max_listed: int = 1000, cluster_max: int = 0,
+            label_k: int = 20, top: int = 20, n_medoids: int = 5, max_listed: int = 1000, cluster_max: int = FIT_MAX,
             seed: int = 0) -> tuple[dict[str, np.ndarray | list], dict[str, Any]]:
     """Run every analysis on the embeddings and their shared (cosine) kNN graph: (columns, one row per image; summary).
 
@@ -109,9 +109,10 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     without them, `read(i)` (the source's image reader) computes them here, and with neither only semantic
     duplicates are found. `duplicate_threshold` replaces the semantic test set from the data by a fixed cosine
     similarity. Neighbour counts larger than the graph holds are capped to it; `max_listed` caps the duplicate
-    groups and leak pairs listed in the summary. Above `cluster_max` points (0: never) the clusters are fitted on
-    a seeded sample of that many (`maps.sample`: the sample's graph read from the shared one) and every other point
-    takes the cluster of most weight among its nearest sampled points; `min_cluster_size` shrinks with the sample.
+    groups and leak pairs listed in the summary. Above `cluster_max` points (the setting's default, `FIT_MAX`; 0:
+    never) the clusters are fitted on a seeded sample of that many (`maps.sample`: the sample's graph read from the
+    shared one) and every other point takes the cluster of most weight among its nearest sampled points;
+    `min_cluster_size` shrinks with the sample.
     """
     X = as_points(vectors, "vectors")
     ids = list(ids)
@@ -121,7 +122,7 @@ def analyze(vectors: np.ndarray, ids: Sequence[str], labels: Sequence[str | None
     labels = list(labels) if labelled else None
 
     n_neighbors = min(15, graph.k + 1)
-    sample = fit_sample(n, cluster_max, seed)
+    sample = fit_sample(graph, cluster_max, seed)
     if sample is None:
         X_fit, graph_fit, plan = X, graph, None
     else:

@@ -1,13 +1,14 @@
 """Maps of very many points: fit on a seeded sample, place the rest among their nearest sampled points.
 
 Above `maps.fit_max` points the neighbour maps (t-SNE, UMAP, the Poincaré disk: `MapSpec.sampled`) are fitted on a
-seeded random sample of that many points, on the sample's own kNN graph, and every other point goes where k-NN
-placement puts a new image (`query.nearby.place_among`): the weighted mean of its nearest *sampled* points on the
-fitted map. Those neighbours need no search: the shared graph already lists each point's k nearest, and about
-k · fit_max / n of them are sampled (22 of 90 at 250k of 1M); a point with fewer than `nearby.K` sampled neighbours
-among them is searched for by the cells index of the sample. Fitting a sample and placing the rest is how
-openTSNE's guide and Kobak & Berens (2019, "The art of using t-SNE for single-cell transcriptomics") embed millions
-of points; placed points land within a point of 10-NN accuracy of refitting (benchmarks/place.py).
+seeded sample of that many points (spread along the shared graph: `fit_sample`), on the sample's own kNN graph,
+and every other point goes where k-NN placement puts a new image (`query.nearby.place_among`): the weighted mean of
+its nearest *sampled* points on the fitted map. Those neighbours need no search: the shared graph already lists
+each point's k nearest, and about k · fit_max / n of them are sampled (22 of 90 at 250k of 1M); a point with fewer
+than `nearby.K` sampled neighbours among them is searched for by the cells index of the sample. Fitting a sample
+and placing the rest is how openTSNE's guide and Kobak & Berens (2019, "The art of using t-SNE for single-cell
+transcriptomics") embed millions of points; placed points land within a point of 10-NN accuracy of refitting
+(benchmarks/place.py).
 
 The clusters of `analysis` scale the same way (`analysis.cluster_max`): fitted on the sample's own graph, read from
 the shared one (`sample_graph`), every other point taking the cluster of most weight among its nearest sampled
@@ -25,15 +26,72 @@ import numpy as np
 from ..neighbors import KNNGraph, drop_self
 from ..query.nearby import Cells, K, cells, membership, place_among, search_cells
 
+SAMPLER = "nearest-neighbour tour"  # how `fit_sample` draws (part of the maps' and analyses' cache keys)
+FIT_MAX = 250_000  # most points a neighbour map, or the clusters, are fitted on by default (settings: maps.fit_max,
+#   analysis.cluster_max); far above where a sample starts to cost faithfulness (BENCHMARKS.md: 17,500 of 70k is free)
+# A neighbour closer than this share of a point's k-th neighbour (cosine distance) is its near-copy: at k = 90, 0.8 %
+# of copy-free Fashion-MNIST points have one and 99 % of points made of 14 noisy copies of an image (scale.py's)
+NEAR_COPY = 0.1
 ROWS = 65_536  # rows of the graph read at once while finding sampled neighbours (a 90-NN block: ~50 MB)
 
 
-def fit_sample(n: int, fit_max: int, seed: int) -> np.ndarray | None:
-    """Sorted indices of the `fit_max` points a neighbour map is fitted on, or None when it fits all n (n <= fit_max,
-    or fit_max 0)."""
-    if fit_max <= 0 or n <= fit_max:
+def sampling(n: int, fit_max: int) -> bool:
+    """Whether n points are fitted on a sample of `fit_max` (n above it, fit_max not 0)."""
+    return 0 < fit_max < n
+
+
+def fit_sample(graph: KNNGraph, fit_max: int, seed: int) -> np.ndarray | None:
+    """Sorted indices of the `fit_max` points a neighbour map is fitted on, or None when it fits all of the graph's
+    points (see `sampling`): a systematic sample along a seeded tour of the points that walks through each group of
+    near-copies in turn (`tour`) and otherwise goes in random order.
+
+    Each point is drawn with the same chance, fit_max / n, so on data without near-copies this is a simple random
+    sample; but a group of g near-copies keeps g·fit_max / n of them, not a binomial count. That matters to UMAP:
+    groups that keep many copies become islands of its fuzzy graph (250k points made of 14 copies of 17,500 images,
+    a quarter sampled: up to 11 copies of an image at random, 3 or 4 along the tour; UMAP's 10-NN accuracy 0.748
+    against 0.792; BENCHMARKS.md)."""
+    n = len(graph)
+    if not sampling(n, fit_max):
         return None
-    return np.sort(np.random.default_rng(seed).choice(n, fit_max, replace=False))
+    rng = np.random.default_rng(seed)
+    step = n / fit_max
+    order = _compiled(tour)(graph.indices, graph.distances, rng.permutation(n), NEAR_COPY)
+    return np.sort(order[(rng.random() * step + step * np.arange(fit_max)).astype(np.int64)])
+
+
+@cache
+def _compiled(kernel: Callable) -> Callable:
+    """`kernel` compiled by numba, on first use (importing numba costs a CLI start ~0.5 s)."""
+    from numba import njit
+
+    return njit(cache=True, nogil=True)(kernel)
+
+
+def tour(indices: np.ndarray, distances: np.ndarray, starts: np.ndarray, near: float) -> np.ndarray:
+    """Every point once: each followed by its nearest unvisited neighbour in the (n, k) graph (`indices` nearest
+    first, -1 for none, and their `distances`) when that one is a near-copy, closer than `near` times the point's
+    k-th neighbour; else by the next unvisited point of `starts` (a permutation)."""
+    n, k = indices.shape
+    visited = np.zeros(n, np.bool_)
+    order = np.empty(n, np.int64)
+    pending, point = 0, -1
+    for position in range(n):
+        if point < 0:
+            while visited[starts[pending]]:
+                pending += 1
+            point = starts[pending]
+        visited[point] = True
+        order[position] = point
+        bound, nearest = near * distances[point, k - 1], -1
+        for j in range(k):
+            other = indices[point, j]
+            if distances[point, j] >= bound:
+                break
+            if other >= 0 and not visited[other]:
+                nearest = other
+                break
+        point = nearest
+    return order
 
 
 def sampled_neighbors(graph: KNNGraph, sample: np.ndarray, rows: np.ndarray,
