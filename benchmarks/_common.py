@@ -48,6 +48,11 @@ def add_fashion_mnist(parser: argparse.ArgumentParser, text: str, default: Path 
 
 def load_fashion_mnist(folder: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded subsample of Fashion-MNIST (train + test) from the original idx .gz files."""
+    names = [f"{split}-{kind}-ubyte.gz" for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise SystemExit(f"Fashion-MNIST is not in {folder} (missing {', '.join(missing)}): pass --fashion-mnist DIR, "
+                         "or install it (Debian: apt-get install dataset-fashion-mnist)")
     images, labels = [], []
     for split in ("train", "t10k"):
         with gzip.open(folder / f"{split}-images-idx3-ubyte.gz") as fh:
