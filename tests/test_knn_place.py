@@ -77,8 +77,10 @@ def test_queries_in_blocks_find_what_one_block_finds(blobs, monkeypatch):
     index = cells(X)
     whole = search_cells(index, new, K)
     monkeypatch.setattr(nearby, "SCORES_MAX", 7 * index.members.shape[1])  # 7 queries a block, the last one of 1
-    for got, want in zip(search_cells(index, new, K), whole, strict=True):
-        np.testing.assert_array_equal(got, want)
+    indices, distances = search_cells(index, new, K)
+    np.testing.assert_array_equal(indices, whole[0])
+    # the same dot products, but BLAS may pick another kernel for another block's rows (AMD): float32 rounding
+    np.testing.assert_allclose(distances, whole[1], rtol=0, atol=16 * np.finfo(np.float32).eps)
 
 
 def test_queries_on_several_threads_land_where_one_thread_puts_them(blobs, monkeypatch):
