@@ -221,7 +221,6 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
         return False
     emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
     graph = artifacts.read_graph(run)
-    sample = fit_sample(graph, settings.maps.fit_max, settings.seed)
     old = (run.stage("maps") or {}).get("maps", {})
     _, coords = artifacts.read_maps(run.file(artifacts.MAPS))
     done: dict[str, dict] = {}
@@ -236,6 +235,7 @@ def maps_stage(run: RunDir, settings: Settings, progress: bool = True) -> bool:
         t0 = time.perf_counter()
         if sampled[name]:
             if on_sample is None:
+                sample = fit_sample(graph, settings.maps.fit_max, settings.seed)
                 say("maps", f"fitting t-SNE, UMAP and the disk on {len(sample):,} of {n:,} points (maps.fit_max), "
                     "the rest placed among their nearest sampled points")
                 X_sample = emb.vectors[sample]
