@@ -2,13 +2,17 @@
 
 The input is "bring your own vectors" made from a real set: Fashion-MNIST's 70,000 images as PCA-50 vectors,
 repeated with small noise to n rows and rotated into `--dim` dimensions by a random orthogonal map (plus a little
-noise in every dimension), labels kept. Every stage runs in its own process (`dinoscope extract`, `neighbors`,
-`map` (the four default maps, each one's seconds from the run's manifest), `metrics`, `analyze`, `plot`,
-`report`), so its peak resident memory is that process's own (`os.wait4`). The growth exponent between two
-sizes is log(t2/t1) / log(n2/n1); n log n's is about 1.1, and a stage that grows faster is marked.
+noise in every dimension), labels kept. By default every size repeats all 70,000 images, so the copies of an
+image grow with n (1 at 70k, 14.3 at 1M); `--copies C` repeats n / C images at every size instead, so that the
+sizes differ in n only (t-SNE's stopping rule, for one, runs longer on data with more copies). Every stage runs
+in its own process (`dinoscope extract`, `neighbors`, `map` (the four default maps, each one's seconds from the
+run's manifest), `metrics`, `analyze`, `plot`, `report`), so its peak resident memory is that process's own
+(`os.wait4`). The growth exponent between two sizes is log(t2/t1) / log(n2/n1); n log n's is about 1.1, and a
+stage that grows faster is marked.
 
     python benchmarks/scale.py --fashion-mnist /usr/share/datasets/fashion-mnist --sizes 70000,250000,1000000
     python benchmarks/scale.py --fashion-mnist DIR --sizes 20000,70000 --work /tmp/scale
+    python benchmarks/scale.py --fashion-mnist DIR --sizes 70000,250000 --copies 3.5714   # the 250k set's copies
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import pyarrow.parquet as pq
 
 from _common import add_fashion_mnist, add_seed, load_fashion_mnist, make_parser, print_columns
 
+IMAGES = 70000  # Fashion-MNIST's images
 CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
-def make_vectors(folder: Path, n: int, dim: int, seed: int, images: int = 70000) -> tuple[np.ndarray, np.ndarray]:
+def make_vectors(folder: Path, n: int, dim: int, seed: int, images: int = IMAGES) -> tuple[np.ndarray, np.ndarray]:
     """n float32 vectors in `dim`-D from Fashion-MNIST: PCA-50, the first `images` of them repeated with noise to n
     rows, rotated into dim-D."""
     from sklearn.decomposition import PCA
@@ -93,6 +98,9 @@ def main() -> None:
     add_fashion_mnist(parser, "folder with Fashion-MNIST's idx .gz files (required)")
     parser.add_argument("--sizes", default="70000,250000,1000000", help="comma-separated n")
     parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--copies", type=float, default=None,
+                        help="copies of each image at every size (n / C images, at most 70,000); default: all "
+                             "70,000 images at every size")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dinoscope-scale"), help="sources and runs")
     add_seed(parser)
     args = parser.parse_args()
@@ -101,10 +109,12 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
     figures: dict[int, dict[str, tuple[float, float, float]]] = {}
+    images = {n: IMAGES if args.copies is None else min(IMAGES, round(n / args.copies)) for n in sizes}
     for n in sizes:
-        source, run = args.work / f"vectors-{n}x{args.dim}.parquet", args.work / f"run-{n}"
+        source = args.work / f"vectors-{n}x{args.dim}-{images[n]}.parquet"
+        run = args.work / f"run-{n}-{images[n]}"
         if not source.exists():
-            write_source(source, *make_vectors(args.fashion_mnist, n, args.dim, args.seed))
+            write_source(source, *make_vectors(args.fashion_mnist, n, args.dim, args.seed, images[n]))
         subprocess.run(["rm", "-rf", str(run)], check=True)
         figures[n] = {}
         for name, stage_args in stages(source, run):
@@ -128,8 +138,9 @@ def main() -> None:
         rows.append([name + mark, *[f"{figures[n][name][0]:.1f}" for n in sizes],
                      *["" if math.isnan(figures[n][name][1]) else f"{figures[n][name][1]:.1f}" for n in sizes],
                      *[f"{figures[n][name][2]:.2f}" for n in sizes], *[f"{e:.2f}" for e in exps]])
-    print(f"\n{args.dim}-D vectors from Fashion-MNIST; each stage in its own process; * grows faster than "
-          f"n log n + 0.1 (n log n's exponents: {', '.join(f'{e:.2f}' for e in nlogn)})")
+    copies = ", ".join(f"{n // 1000}k: {n / images[n]:.2f}" for n in sizes)
+    print(f"\n{args.dim}-D vectors from Fashion-MNIST (copies of an image: {copies}); each stage in its own "
+          f"process; * grows faster than n log n + 0.1 (n log n's exponents: {', '.join(f'{e:.2f}' for e in nlogn)})")
     print_columns(header, [16] + [10] * (len(header) - 1), rows)
 
 
