@@ -21,7 +21,11 @@ Metric = Literal["cosine", "euclidean"]
 METRICS = ("cosine", "euclidean")
 HNSW_M = 32  # links per node: recall 0.9995 at 90-NN on Fashion-MNIST 70k (M=16: 0.994), benchmarks/graph.py
 HNSW_EF_CONSTRUCTION = 40
-LOCALITY_CELLS = 1024  # coarse cells of `locality_order`: ~1,000 points each at 1M
+# `locality_order`'s cells: ~1,000 points each (1.5 MB of 384-D vectors, about a core's L2 cache), at most 1,024 so
+# that assigning the points costs a fixed number of products each (4 s at 1M x 384-D). 256 cells at 1M: search 49 s
+# against 41 (scratch, AMD VM).
+LOCALITY_SIZE = 1000
+LOCALITY_CELLS = 1024
 RECALL_SAMPLE = 1000  # points whose approximate neighbours are checked against exact search
 
 
@@ -142,15 +146,16 @@ def graph_recall(X: np.ndarray, indices: np.ndarray, metric: Metric, sample: int
 
 
 def locality_order(P: np.ndarray, metric: Metric, seed: int = 0) -> np.ndarray:
-    """The rows of prepared vectors `P` grouped by coarse k-means cell (spherical for cosine; n / 256 cells, at
-    most LOCALITY_CELLS): an order that keeps each region's vectors together in memory."""
+    """The rows of prepared vectors `P` grouped by coarse k-means cell (spherical for cosine; a cell for every
+    LOCALITY_SIZE points, at most LOCALITY_CELLS): an order that keeps each region's vectors together in memory."""
     import faiss
 
-    n_cells = min(LOCALITY_CELLS, len(P) // 256)
+    n_cells = min(LOCALITY_CELLS, len(P) // LOCALITY_SIZE)
     if n_cells < 2:
         return np.arange(len(P))
-    kmeans = faiss.Kmeans(P.shape[1], n_cells, niter=10, spherical=metric == "cosine", seed=seed)
-    kmeans.train(P)  # faiss trains on 256 points a cell at most: bounded cost at any n
+    kmeans = faiss.Kmeans(P.shape[1], n_cells, niter=10, spherical=metric == "cosine", seed=seed,
+                          max_points_per_centroid=64)  # trained on a sample of 64 points a cell
+    kmeans.train(P)
     _, cell = kmeans.index.search(P, 1)
     return np.argsort(cell[:, 0], kind="stable")
 
@@ -158,8 +163,8 @@ def locality_order(P: np.ndarray, metric: Metric, seed: int = 0) -> np.ndarray:
 def _approximate(X: np.ndarray, k: int, metric: Metric, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """faiss HNSW's graph with k+1 neighbours, then self removed. The points are indexed and searched in
     `locality_order`: each thread's next query then walks the part of the graph its last one did, in memory that
-    holds that region's vectors together, and the search takes 0.44x its time in the points' own order (250k and
-    1M x 384-D: 7.8 s against 17.6, 41 s against 96; recall unchanged), for a coarse k-means (3 s, 6 s)."""
+    holds that region's vectors together, and the search takes 0.45x its time in the points' own order (250k and
+    1M x 384-D: 8.2 s against 17.6, 41 s against 96; recall unchanged), for a coarse k-means (0.5 s, 7 s)."""
     P = _prepare(X, metric)
     order = locality_order(P, metric, seed)
     P = P[order]
