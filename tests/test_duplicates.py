@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dinoscope.analysis import KINDS, analyze, duplicate_columns, duplicate_pairs, perceptual_pairs, semantic_pairs
+from dinoscope.analysis import (
+    KINDS,
+    analyze,
+    duplicate_columns,
+    duplicate_pairs,
+    duplicates,
+    perceptual_pairs,
+    semantic_pairs,
+)
 from dinoscope.analysis.duplicates import hash_neighbors, standout_pairs
 from dinoscope.hashing import PERCEPTUAL_HASH_BYTES, image_hashes, perceptual_hash
 from dinoscope.neighbors import knn_graph
@@ -83,6 +91,19 @@ def test_semantic_copies_found_without_hashes():
     assert dup["kinds"] == ["semantic"] and "semantic duplicates only" in dup["note"]
     assert dup["n_pairs"] == {"exact": 0, "perceptual": 0, "semantic": 10}
     assert columns["duplicate_kind"][400:] == ["semantic"] * 10 and columns["duplicate_of"][400] == "0"
+
+
+def test_standout_pairs_in_blocks_are_the_pairs_of_one_block(monkeypatch):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 16)).astype(np.float32)
+    X = np.vstack([X, X[:40] + 0.01 * rng.normal(size=(40, 16)).astype(np.float32)])  # copies in every block
+    graph = knn_graph(X, k=15)
+    whole = standout_pairs(graph.indices, graph.distances, 0.1)
+    monkeypatch.setattr(duplicates, "ROWS", 7)
+    blocked = standout_pairs(graph.indices, graph.distances, 0.1)
+    assert len(whole[0]) >= 40
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_array_equal(blocked[1], whole[1])
 
 
 def test_semantic_pairs_the_hash_contradicts_are_dropped(planted):

@@ -34,6 +34,7 @@ TYPICAL_K = 10  # an image's typical neighbour distance: the median over its nei
 # gave pair precision and recall 0.93-1.00 with pixel features and a random-weight ViT alike. Asking the embedding
 # to agree with the hash as well cost recall: the random ViT is not invariant to brightness.
 PERCEPTUAL_RATIO = 0.5  # hash distance at most this share of both images' typical hash distance
+ROWS = 65_536  # kNN rows whose edges are tested at once
 SEMANTIC_RATIO = 0.1  # embedding distance at most this share of both images' typical neighbour distance
 # The same benchmark, three seeds, both sets and extractors: the planted copies found only by the embedding had hash
 # ratios up to 0.76, the false semantic pairs (crops of the sample photos, mostly plain sky) 0.97 and above; every
@@ -66,8 +67,8 @@ def similar_pairs(graph: KNNGraph, threshold: float = DEFAULT_THRESHOLD) -> np.n
 def typical_distance(distances: np.ndarray, k: int = TYPICAL_K) -> np.ndarray:
     """Per row of kNN distances (nearest first), the median over neighbours 2..k+1: how far an image's ordinary
     neighbours sit, leaving out the nearest (it may be the copy)."""
-    distances = np.asarray(distances, np.float64)
-    return np.median(distances[:, 1:k + 1] if distances.shape[1] > 1 else distances, axis=1)
+    distances = np.asarray(distances)
+    return np.median(np.asarray(distances[:, 1:k + 1] if distances.shape[1] > 1 else distances, np.float64), axis=1)
 
 
 def distance_ratio(d: np.ndarray, pairs: np.ndarray, typical: np.ndarray) -> np.ndarray:
@@ -85,13 +86,18 @@ def standout_pairs(indices: np.ndarray, distances: np.ndarray, max_ratio: float,
     neighbour distance, and those ratios."""
     typical = typical_distance(distances) if typical is None else typical
     n, k = indices.shape
-    pairs = np.stack([np.repeat(np.arange(n), k), indices.reshape(-1)], axis=1)
-    d = np.asarray(distances, np.float64).reshape(-1)
-    keep = (pairs[:, 1] >= 0) & (pairs[:, 0] != pairs[:, 1])
-    pairs, d = pairs[keep], d[keep]
-    ratio = distance_ratio(d, pairs, typical)
-    close = ratio <= max_ratio
-    pairs, ratio = np.sort(pairs[close], axis=1), ratio[close]
+    found = [(np.zeros((0, 2), np.int64), np.zeros(0))]
+    for start in range(0, n, ROWS):  # in blocks of rows: every edge at once is ~4 GB of temporaries at 1M x 90
+        stop = min(n, start + ROWS)
+        pairs = np.stack([np.repeat(np.arange(start, stop), k), np.asarray(indices[start:stop]).reshape(-1)], axis=1)
+        d = np.asarray(distances[start:stop], np.float64).reshape(-1)
+        keep = (pairs[:, 1] >= 0) & (pairs[:, 0] != pairs[:, 1])
+        pairs, d = pairs[keep], d[keep]
+        ratio = distance_ratio(d, pairs, typical)
+        close = ratio <= max_ratio
+        found.append((pairs[close], ratio[close]))
+    pairs = np.sort(np.concatenate([p for p, _ in found]).reshape(-1, 2), axis=1)
+    ratio = np.concatenate([r for _, r in found])
     order = np.lexsort((ratio, pairs[:, 1], pairs[:, 0]))
     pairs, ratio = pairs[order], ratio[order]
     first = np.ones(len(pairs), bool)
