@@ -128,6 +128,17 @@ def test_lof_equals_scikit_learn():
     assert ours.argmax() == 300
 
 
+def test_kmeans_fitted_on_a_sample_gives_every_point_its_nearest_centre_in_blocks(monkeypatch):
+    from dinoscope.analysis import clusters
+
+    X, y = make_blobs(500, centers=4, n_features=10, cluster_std=0.5, random_state=0)
+    sample = np.arange(0, 500, 3)
+    whole = kmeans_clusters(X, 4, fit_rows=sample)
+    monkeypatch.setattr(clusters, "PREDICT_ROWS", 7)
+    np.testing.assert_array_equal(kmeans_clusters(X, 4, fit_rows=sample), whole)
+    assert normalized_mutual_info_score(y, whole) > 0.99
+
+
 @pytest.mark.slow  # numba compiles umap-learn on first use (~20 s)
 def test_separated_blobs_are_clustered_exactly():
     X, y = make_blobs(400, centers=4, n_features=20, cluster_std=0.5, random_state=0)

@@ -16,6 +16,7 @@ from .similarity import normalize
 # HDBSCAN's min_samples unless given: min_cluster_size up to 30 (benchmarks/analysis.py: at 70k Fashion-MNIST the
 # same NMI as min_samples = min_cluster_size = 350, half the noise, 4x faster; digits NMI 0.92 instead of 0.89)
 DEFAULT_MIN_SAMPLES = 30
+PREDICT_ROWS = 65_536  # points given their nearest k-means centre at once
 
 
 def default_min_cluster_size(n: int) -> int:
@@ -85,12 +86,16 @@ def kmeans_clusters(vectors: np.ndarray, n_clusters: int, *, seed: int = 0,
     `fit_rows` only when given (a sample of very many points) and every point then given its nearest centre."""
     from sklearn.cluster import KMeans
 
-    X = normalize(as_points(vectors, "vectors"))
-    fit = X if fit_rows is None else X[fit_rows]
+    X = as_points(vectors, "vectors")
+    fit = normalize(X if fit_rows is None else X[fit_rows])
     if not 1 <= n_clusters <= fit.shape[0]:
         raise DinoscopeError(f"k-means needs 1 <= k <= {fit.shape[0]} clusters, got {n_clusters}")
     model = KMeans(n_clusters, n_init=3, random_state=seed).fit(fit)
-    return (model.labels_ if fit_rows is None else model.predict(X)).astype(np.int64)
+    if fit_rows is None:
+        return model.labels_.astype(np.int64)
+    # every point, a block at a time: a normalised copy of all of them is 1.5 GB at 1M x 384
+    return np.concatenate([model.predict(normalize(X[i:i + PREDICT_ROWS])) for i in range(0, len(X), PREDICT_ROWS)]
+                          ).astype(np.int64)
 
 
 def cluster_agreement(labels: Sequence[str | None], clusters: np.ndarray) -> dict[str, float]:
