@@ -27,6 +27,7 @@ def image_reader(settings: Settings, ids: list[str]) -> Callable[[int], np.ndarr
     """A reader of the run's images by row of embeddings.parquet, or None when the images cannot be had
     (precomputed vectors, or a source that moved): what needs pixels is then skipped."""
     from ..sources import load_source
+    from .artifacts import release_arrow_memory
 
     src = settings.source
     try:
@@ -34,7 +35,9 @@ def image_reader(settings: Settings, ids: list[str]) -> Callable[[int], np.ndarr
     except DinoscopeError as exc:
         warn(f"images unavailable ({exc}); analyses that need pixels are skipped")
         return None
-    if dataset.read is None:
+    if dataset.read is None:  # precomputed vectors: read for nothing, and what they held goes back
+        del dataset
+        release_arrow_memory()
         return None
     position = {ident: i for i, ident in enumerate(dataset.ids)}
     if any(i not in position for i in ids):
