@@ -34,13 +34,13 @@ TYPICAL_K = 10  # an image's typical neighbour distance: the median over its nei
 # gave pair precision and recall 0.93-1.00 with pixel features and a random-weight ViT alike. Asking the embedding
 # to agree with the hash as well cost recall: the random ViT is not invariant to brightness.
 PERCEPTUAL_RATIO = 0.5  # hash distance at most this share of both images' typical hash distance
-ROWS = 65_536  # kNN rows whose edges are tested at once
 SEMANTIC_RATIO = 0.1  # embedding distance at most this share of both images' typical neighbour distance
 # The same benchmark, three seeds, both sets and extractors: the planted copies found only by the embedding had hash
 # ratios up to 0.76, the false semantic pairs (crops of the sample photos, mostly plain sky) 0.97 and above; every
 # value from 0.75 to 0.95 gave the same pairs, 0.7 lost true ones and 0.97 let a false one through.
 SEMANTIC_HASH_RATIO = 0.85  # a semantic pair's hash distance at most this share of both images' typical hash distance
 HASH_EXACT_MAX = 50_000  # hashes searched exactly up to this many, by a binary HNSW index above
+ROWS = 65_536  # kNN rows whose edges are tested at once
 
 
 class HashNeighbors(NamedTuple):
