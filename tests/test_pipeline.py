@@ -9,10 +9,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from dinoscope import pipeline
+from dinoscope import pipeline, sources
 from dinoscope.config import settings_from_flags
 from dinoscope.errors import DinoscopeError
 from dinoscope.rundir import artifacts
+from dinoscope.rundir.access import image_reader, open_run
 from dinoscope.rundir.results import load_run
 
 from conftest import FAST, write_image_folder
@@ -116,7 +117,7 @@ def test_changed_perplexity_refits_only_tsne(digits_run, tmp_path, monkeypatch):
         "stages"]["extract"]["key"]
 
 
-def test_precomputed_embeddings_need_no_backbone(tmp_path):
+def test_precomputed_embeddings_need_no_backbone(tmp_path, monkeypatch):
     from sklearn.datasets import load_digits
 
     X = load_digits().data[:200].astype(np.float32)
@@ -129,6 +130,10 @@ def test_precomputed_embeddings_need_no_backbone(tmp_path):
     assert set(result.maps) == {"pca", "umap"}
     assert result.manifest["stages"]["extract"]["model"] is None
     assert "RANDOM WEIGHTS" not in (out / "report.html").read_text()
+    # the run knows it has no images: its readers do not load the source to find that out
+    monkeypatch.setattr(sources, "load_source", lambda *a, **k: pytest.fail("the source was loaded"))
+    run, settings = open_run(out, create=False)
+    assert image_reader(run, settings, result.embeddings.ids) is None
 
 
 def test_corrupt_image_is_skipped_and_reported(tmp_path):

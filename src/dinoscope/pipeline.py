@@ -332,7 +332,7 @@ def analyze_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     emb = artifacts.read_embeddings(run.file(artifacts.EMBEDDINGS))
     graph = artifacts.read_graph(run)
     t0 = time.perf_counter()
-    read = image_reader(settings, emb.ids)
+    read = image_reader(run, settings, emb.ids)
     columns, summary = analyze(emb.vectors, emb.ids, emb.labels, emb.splits, graph, read=read,
                                pixel_hashes=emb.pixel_hashes, perceptual_hashes=emb.perceptual_hashes,
                                n_clusters=an.n_clusters, duplicate_threshold=an.duplicate_threshold, top=an.top,

@@ -135,7 +135,7 @@ def export_atlas(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 
     has_images = False
     if images:
-        read = image_reader(settings, emb.ids)
+        read = image_reader(run, settings, emb.ids)
         if read is None:
             warn("the run's images cannot be read; the export has no image column")
         else:

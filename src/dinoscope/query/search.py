@@ -11,6 +11,7 @@ from ..config import Settings
 from ..errors import DinoscopeError
 from ..rundir import artifacts
 from ..rundir.access import image_reader, open_run
+from ..rundir.directory import RunDir
 from ..rundir.model import RunModel
 
 
@@ -49,7 +50,7 @@ def search(run_dir: str | Path, *, image: str | Path | np.ndarray | None = None,
         rows, sims = index.search_images([picture], RunModel(run, settings).embed, k)
     hits = to_hits(emb, rows[0], sims[0])
     if grid is not None:
-        _write_grid(settings, emb.ids, rows[0].tolist(), hits, grid, picture)
+        _write_grid(run, settings, emb.ids, rows[0].tolist(), hits, grid, picture)
     return hits
 
 
@@ -59,12 +60,12 @@ def to_hits(emb: artifacts.Embeddings, rows: np.ndarray, sims: np.ndarray) -> li
             for rank, (r, s) in enumerate(zip(rows.tolist(), sims.tolist(), strict=True))]
 
 
-def _write_grid(settings: Settings, ids: list[str], rows: list[int], hits: list[Hit], path: str | Path,
+def _write_grid(run: RunDir, settings: Settings, ids: list[str], rows: list[int], hits: list[Hit], path: str | Path,
                 query: np.ndarray | None) -> None:
     """The hits as a grid image (query first when it is an image); skipped when the images cannot be read."""
     from ..render.grids import image_grid
 
-    read = image_reader(settings, ids)
+    read = image_reader(run, settings, ids)
     if read is None:
         return
     images = ([query] if query is not None else []) + [read(r) for r in rows]

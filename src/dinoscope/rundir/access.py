@@ -23,21 +23,21 @@ def open_run(out: str | Path, settings: Settings | None = None, *, create: bool 
     return run, settings
 
 
-def image_reader(settings: Settings, ids: list[str]) -> Callable[[int], np.ndarray] | None:
+def image_reader(run: RunDir, settings: Settings, ids: list[str]) -> Callable[[int], np.ndarray] | None:
     """A reader of the run's images by row of embeddings.parquet, or None when the images cannot be had
     (precomputed vectors, or a source that moved): what needs pixels is then skipped."""
     from ..sources import load_source
-    from .artifacts import release_arrow_memory
 
+    extracted = run.stage("extract") or {}
+    if "model" in extracted and extracted["model"] is None:
+        return None  # precomputed vectors (the extract stage says so): no images, and no source to load for it
     src = settings.source
     try:
         dataset = load_source(src.source, split=src.split, cache_dir=src.cache_dir, columns=src.columns())
     except DinoscopeError as exc:
         warn(f"images unavailable ({exc}); analyses that need pixels are skipped")
         return None
-    if dataset.read is None:  # precomputed vectors: read for nothing, and what they held goes back
-        del dataset
-        release_arrow_memory()
+    if dataset.read is None:
         return None
     position = {ident: i for i, ident in enumerate(dataset.ids)}
     if any(i not in position for i in ids):

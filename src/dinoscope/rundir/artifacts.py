@@ -82,10 +82,9 @@ def write_embeddings(path: Path, emb: Embeddings) -> None:
         pq.write_table(pa.table(columns), tmp)
 
 
-def _read_vectors(path: Path) -> np.ndarray:
+def _read_vectors(file: pq.ParquetFile) -> np.ndarray:
     """(n, d) float32 embeddings of an embeddings.parquet, read a batch at a time into one array: the whole column
     read at once and then copied held them twice (1.5 GB more at 1M x 384)."""
-    file = pq.ParquetFile(path)
     d = file.schema_arrow.field("embedding").type.list_size
     vectors = np.empty((file.metadata.num_rows, d), np.float32)
     at = 0
@@ -100,8 +99,9 @@ def read_embeddings(path: Path) -> Embeddings:
     """Read embeddings.parquet back into arrays."""
     if not path.exists():
         raise DinoscopeError(f"{path} is missing; run `dinoscope extract` first")
-    vectors = _read_vectors(path)
-    table = pq.read_table(path, columns=[c for c in pq.read_schema(path).names if c != "embedding"])
+    file = pq.ParquetFile(path)
+    vectors = _read_vectors(file)
+    table = file.read(columns=[c for c in file.schema_arrow.names if c != "embedding"])
     labels = table.column("label").to_pylist()
     splits = table.column("split").to_pylist()
     hashed = "pixel_hash" in table.column_names and "perceptual_hash" in table.column_names
@@ -115,14 +115,8 @@ def read_embeddings(path: Path) -> Embeddings:
         perceptual_hashes=table.column("perceptual_hash").to_pylist() if hashed else None,
     )
     del table
-    release_arrow_memory()
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps what it read unless told (1.6 GB at 1M)
     return embeddings
-
-
-def release_arrow_memory() -> None:
-    """Hand the memory of freed Arrow buffers back to the system: Arrow's allocator keeps it otherwise (1.6 GB
-    after reading a 1M x 384 table)."""
-    pa.default_memory_pool().release_unused()
 
 
 def write_table(path: Path, columns: dict[str, np.ndarray | list]) -> None:

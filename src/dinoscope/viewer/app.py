@@ -87,7 +87,7 @@ class _LazyReader:
 
         run, settings = open_run(self.run_dir, create=False)
         ids = artifacts.read_maps(run.file(artifacts.MAPS))[0]
-        self.read, self.n = image_reader(settings, ids), len(ids)
+        self.read, self.n = image_reader(run, settings, ids), len(ids)
 
     def png(self, row: int) -> bytes | None:
         from ..render.grids import thumbnail

@@ -205,7 +205,7 @@ def _prepare_thumbs(run: RunDir, ids: list[str], size: int, progress: bool) -> d
     if index is not None and index.get("key") == key:
         return index
     settings = Settings.model_validate(run.manifest.get("settings") or {})
-    read = image_reader(settings, ids)
+    read = image_reader(run, settings, ids)
     if read is None:
         return None
     shutil.rmtree(out, ignore_errors=True)
