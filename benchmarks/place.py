@@ -1,9 +1,9 @@
 """Placing new points: dinoscope's learned maps against openTSNE's and umap-learn's `transform()`.
 
 Fashion-MNIST pixels reduced by PCA to 50 dimensions stand in for embeddings (so this measures the maps, not a
-backbone). The maps are fitted on `--n-fit` points (the shared cosine graph feeds t-SNE, UMAP and parametric
-UMAP); then `--n-place` other points are placed by each learned map (one forward pass) and by the peers'
-`transform()` (openTSNE: optimisation of the new points against the fixed map; umap-learn: its neighbour
+backbone). The maps are fitted on `--n-fit` points (the shared cosine graph feeds t-SNE and UMAP, each learned map
+learns one of them); then `--n-place` other points are placed by each learned map (one forward pass) and by the
+peers' `transform()` (openTSNE: optimisation of the new points against the fixed map; umap-learn: its neighbour
 search and SGD), each on dinoscope's fitted map (so that only the placing differs), and each peer alone as a user
 runs it (`openTSNE.TSNE().fit(X)` / `umap.UMAP().fit(X)`, its own neighbour index and metric, then `transform`:
 its speed, and its accuracy on its own map). Reported: placing throughput (every way, peers included: the best of 3
@@ -73,7 +73,7 @@ def warm_up(args: argparse.Namespace) -> None:
     place_nearby(X, {"m": Y}, X[:20])
     _umap(0).set_params(n_epochs=20).fit(X).transform(X[:20])  # the peers alone: their own indexes compile too
     _opentsne(0).fit(X).transform(X[:20], n_iter=10)
-    ParametricUMAP(n_epochs=1, warm_epochs=1, device=args.device).fit(X, knn=g, teacher=Y)
+    ParametricUMAP(max_epochs=1, device=args.device).fit(X, knn=g, teacher=Y)
 
 
 def load_set(name: str, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:

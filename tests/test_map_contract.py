@@ -23,7 +23,7 @@ QUICK = {
     "tsne": dict(n_iter=50, early_exaggeration_iter=25, n_jobs=1),
     "umap": dict(n_epochs=20),
     "poincare": dict(n_iter=50, early_exaggeration_iter=25),
-    "param_umap": dict(n_epochs=2, warm_epochs=2, hidden=16, device="cpu"),
+    "param_umap": dict(max_epochs=3, hidden=16, device="cpu"),
     "param_tsne": dict(max_epochs=3, hidden=16, device="cpu"),
     "param_poincare": dict(max_epochs=3, hidden=16, device="cpu"),
 }

@@ -1,4 +1,4 @@
-"""Learned maps: students of t-SNE and the disk, parametric UMAP, their TorchScript modules and held-out figures."""
+"""Learned maps: students of t-SNE, UMAP and the disk, their TorchScript modules and held-out figures."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
-from sklearn.manifold import trustworthiness
 
 from dinoscope.config import MapSettings, settings_from_flags
 from dinoscope.errors import DinoscopeError
 from dinoscope.geometry import ball
-from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PCAMap
+from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, TSNEMap
 from dinoscope.metrics.placement import heldout_figures, placement_figures, split, subgraph
 from dinoscope.neighbors import knn_graph
 from dinoscope.pipeline import build_map
@@ -22,10 +21,12 @@ EPS32 = np.finfo(np.float32).eps  # 1.2e-7
 
 @pytest.fixture(scope="module")
 def digits():
-    """500 digits to fit on, 100 to place, their labels, and a stand-in teacher layout (PCA of all 600)."""
+    """500 digits to fit on, 100 to place, their labels, and a teacher: a short t-SNE of all 600 (a learned map's
+    teachers are t-SNE, UMAP and the disk: maps of separated clusters, which its cells follow)."""
     X, y = load_digits(return_X_y=True)
     X = X[:600].astype(np.float32)
-    teacher = PCAMap().fit_transform(X).astype(np.float64)
+    tsne = TSNEMap(n_iter=250, early_exaggeration_iter=100, n_jobs=1)
+    teacher = tsne.fit_transform(X, knn=knn_graph(X, k=30)).astype(np.float64)
     return X[:500], X[500:], y[:600], teacher
 
 
@@ -41,9 +42,10 @@ def test_tsne_student_learns_its_teacher_and_places_new_points(digits):
     Y = m.fit_transform(X, teacher=teacher[:500])
     assert Y.shape == (500, 2) and Y.dtype == np.float32
     assert m.training_["epochs"] <= 60
-    # a smooth teacher: the student reproduces it closely, also on points it never saw
+    # the student reproduces its teacher closely, and places points it never saw near the teacher's (measured: 0.01
+    # and 0.08 of the map's extent)
     scale = np.abs(teacher).max()
-    assert np.median(np.linalg.norm(Y - teacher[:500], axis=1)) < 0.1 * scale
+    assert np.median(np.linalg.norm(Y - teacher[:500], axis=1)) < 0.05 * scale
     assert np.median(np.linalg.norm(m.transform(X_new) - teacher[500:], axis=1)) < 0.15 * scale
     np.testing.assert_array_equal(ParametricTSNE(**FAST_STUDENT).fit_transform(X, teacher=teacher[:500]), Y)
 
@@ -53,8 +55,8 @@ def test_poincare_student_stays_inside_the_disk(digits):
     T = _disk(teacher)
     m = ParametricPoincare(**FAST_STUDENT).fit(X, teacher=T[:500])
     d = ball.distance(m.embedding_.astype(np.float64), T[:500])
-    assert np.median(d) < 0.3  # hyperbolic distance to the teacher's point
-    assert np.median(ball.distance(m.transform(X_new).astype(np.float64), T[500:])) < 0.5  # never seen
+    assert np.median(d) < 0.3  # hyperbolic distance to the teacher's point (measured: 0.04)
+    assert np.median(ball.distance(m.transform(X_new).astype(np.float64), T[500:])) < 1.0  # never seen (0.50)
     huge = m.transform(np.full((3, 64), 1e6, np.float32))
     # the network projects in float32: 1 - EPS and the scaling round by at most 6 eps32/2 (as `project` in float64)
     assert np.all(np.linalg.norm(huge.astype(np.float64), axis=1) <= 1 - ball.EPS + 4 * EPS32)
@@ -62,23 +64,24 @@ def test_poincare_student_stays_inside_the_disk(digits):
         ParametricPoincare().fit(X, teacher=teacher[:500] * 10)
 
 
-@pytest.mark.slow  # umap-learn's numba compilation on first use
-def test_parametric_umap_keeps_neighbourhoods(digits):
-    X, X_new, _, teacher = digits
-    graph = knn_graph(X, k=30)
-    m = ParametricUMAP(n_epochs=15, warm_epochs=20)
-    Y = m.fit_transform(X, knn=graph)  # without a teacher: UMAP's loss alone
-    assert Y.shape == (500, 2) and m.training_["warm_epochs"] == 0
-    assert trustworthiness(X, Y, n_neighbors=10, metric="cosine") > 0.85
-    pulled = ParametricUMAP(n_epochs=5, warm_epochs=20, teacher_weight=1.0).fit(X, knn=graph, teacher=teacher[:500])
-    assert pulled.training_["warm_epochs"] > 0
-    off = lambda Y: np.median(np.linalg.norm(Y - teacher[500:], axis=1))  # noqa: E731
-    assert off(pulled.transform(X_new)) < 0.5 * off(m.transform(X_new))  # the pull makes it agree with the teacher
+def test_students_choose_the_teachers_cells():
+    """Two far-apart clusters in the teacher's map: every new point lands in its own cluster's cells (a regression
+    network would put the ambiguous ones between them), and the cells follow 2√n up to the `cells` cap."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (300, 8)) + 3, rng.normal(0, 1, (300, 8)) - 3]).astype(np.float32)
+    side = np.repeat([0, 1], 300)
+    teacher = np.column_stack([np.where(side == 0, -50.0, 50.0) + rng.normal(0, 1, 600), rng.normal(0, 1, 600)])
+    fit = np.r_[0:250, 300:550]
+    for m, cells in ((ParametricUMAP(**FAST_STUDENT), 45), (ParametricTSNE(cells=8, **FAST_STUDENT), 8)):
+        placed = m.fit(X[fit], teacher=teacher[fit]).transform(np.delete(X, fit, axis=0))
+        assert m.training_["cells"] == cells  # round(2 * sqrt(500)) = 45
+        assert np.array_equal(placed[:, 0] > 0, np.delete(side, fit) == 1)
+        assert np.abs(np.abs(placed[:, 0]) - 50).max() < 10  # inside the clusters, not between them
 
 
 def test_torchscript_module_matches_transform(digits, tmp_path):
     X, X_new, _, teacher = digits
-    for m, T in ((ParametricTSNE(max_epochs=3), teacher[:500]),
+    for m, T in ((ParametricTSNE(max_epochs=3), teacher[:500]), (ParametricUMAP(max_epochs=3), teacher[:500]),
                  (ParametricPoincare(max_epochs=3), _disk(teacher)[:500])):
         m.fit(X, teacher=T)
         m.save(tmp_path / "map.pt")
@@ -99,14 +102,14 @@ def test_bad_input_is_refused(digits):
     with pytest.raises(DinoscopeError, match="64-D"):
         ParametricTSNE(max_epochs=2).fit(X, teacher=teacher[:500]).transform(X[:, :5])
     with pytest.raises(DinoscopeError, match="kNN graph has"):
-        ParametricUMAP().fit(X, knn=knn_graph(X[:100], k=20))
+        ParametricUMAP().fit(X, knn=knn_graph(X[:100], k=20), teacher=teacher[:500])
 
 
 def test_settings_add_teachers_before_their_students():
     settings = MapSettings(maps=["param_tsne", "pca", "param_poincare", "tsne"])
     assert settings.maps == ["tsne", "param_tsne", "pca", "poincare", "param_poincare"]
     m = build_map("param_umap", settings_from_flags(seed=4))
-    assert isinstance(m, ParametricUMAP) and m.random_state == 4 and m.n_neighbors == 15
+    assert isinstance(m, ParametricUMAP) and m.random_state == 4 and m.cells == 256
 
 
 def test_subgraph_is_the_exact_graph_of_the_kept_rows(digits):

@@ -60,7 +60,7 @@ MAPS: dict[str, MapSpec] = {spec.name: spec for spec in (
     MapSpec("umap", "umap:UMAPMap", "UMAP", default=True, flags=("n_neighbors", "min_dist"), sampled=True),
     MapSpec("poincare", "poincare:PoincareMap", "Poincaré disk", distance="poincare", default=True,
             flags=("center", "center_class"), sampled=True),
-    MapSpec("param_umap", "parametric:ParametricUMAP", "parametric UMAP", teacher="umap"),
+    MapSpec("param_umap", "parametric:ParametricUMAP", "learned UMAP", teacher="umap"),
     MapSpec("param_tsne", "parametric:ParametricTSNE", "learned t-SNE", teacher="tsne"),
     MapSpec("param_poincare", "parametric:ParametricPoincare", "learned Poincaré disk", teacher="poincare",
             distance="poincare"),
