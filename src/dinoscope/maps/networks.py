@@ -29,8 +29,8 @@ from .training import optimise
 _BATCH = 8192  # rows per forward pass when placing points
 # Width of the soft cell targets, in units of the cells' RMS radius: a point's target is spread over the cells near
 # it (exp(-d^2 / 2 w^2)), so that choosing a neighbouring cell costs little. Held-out 10-NN accuracy on digits
-# (benchmarks/place.py's split): 0.960 / 0.970 (t-SNE / UMAP map) with hard targets, 0.970 / 0.967 at 1, 0.955 /
-# 0.958 at 2; on Fashion-MNIST 20k the same within 0.1 point at 0 and 1.
+# (benchmarks/place.py's split, 64 cells, 2 x 128 units): 0.960 / 0.970 (t-SNE / UMAP map) with hard targets,
+# 0.970 / 0.967 at 1, 0.955 / 0.958 at 2; on Fashion-MNIST 20k the same within 0.1 point at 0 and 1.
 SOFTNESS = 1.0
 
 
@@ -99,8 +99,8 @@ def map_cells(targets: np.ndarray, most: int, seed: int) -> tuple[np.ndarray, np
 
     Returns the centres (c, 2), each target's cell (n,) and the RMS distance from a target to its cell's centre (the
     offsets' unit). 2√n: 69 cells for digits' 1,200 points, 256 (the default most) for Fashion-MNIST's 20,000; more
-    cells place more accurately (Fashion-MNIST, t-SNE map: 0.776 / 0.791 / 0.801 at 64 / 256 / 512) and score more
-    per point (the cells' scores are most of the network's work)."""
+    cells place more accurately (Fashion-MNIST, t-SNE map, 2 x 256 units: 0.776 / 0.792 / 0.802 at 64 / 256 / 1,024)
+    and score more per point (the cells' scores are most of the network's work)."""
     from sklearn.cluster import KMeans
 
     n_cells = int(min(most, len(np.unique(targets, axis=0)), max(2, round(2 * np.sqrt(len(targets))))))
