@@ -62,7 +62,7 @@ def test_cells_find_most_exact_neighbours_and_score_them_exactly():
     X = (rng.normal(size=(30, 16))[rng.integers(0, 30, 3000)] + rng.normal(size=(3000, 16)) * 0.5).astype(np.float32)
     new = X[:300] + rng.normal(size=(300, 16)).astype(np.float32) * 0.2
     index = cells(X)
-    assert index.members.shape == (55, CANDIDATES)  # √3000 cells of 100 candidates each
+    assert index.members.shape == (60, CANDIDATES)  # COVERAGE x 3000 / 100 cells: each point in two lists
     indices, distances = search_cells(index, new, K)
     truth, _ = exact_neighbors(X, new, K)
     recall = np.mean([len(np.intersect1d(a, b)) for a, b in zip(indices, truth, strict=True)]) / K

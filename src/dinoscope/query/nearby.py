@@ -8,7 +8,8 @@ for every map of a run, fitted or learned, because it needs only the run's embed
 how umap-learn's and openTSNE's `transform` start before they optimise.
 
 The nearest fitted points are found by `Cells`, an inverted index of the fitted embeddings: spherical k-means
-cells (√n of them, faiss), each listing the fitted points nearest its centroid; a new point is scored exactly
+cells (faiss; 2√n of them at scale), each listing the √n fitted points nearest its centroid, so that a point is
+in two lists on average; a new point is scored exactly
 (cosine) against its own cell's list only, one matrix product per cell. Building it costs a k-means of the
 fitted set (benchmarks/place.py reports it); any search can feed `place_among` instead (a run's similarity index).
 """
@@ -35,6 +36,11 @@ SHARPNESS = 4
 # fitted) needs more of it than Fashion-MNIST 20k: with 35 candidates (recall 0.71) digits' UMAP lands 1.8 points
 # under umap-learn, with 100 (0.94) level with it; Fashion-MNIST is within 0.5 points even at recall 0.62.
 CANDIDATES = 100
+# How many cells' lists hold a fitted point, on average (cells x list length / n). On Fashion-MNIST 20k (benchmarks/
+# place.py) √n cells of √n points (coverage 1) find 0.68 of the 10 nearest and put t-SNE's new points 1.0 point
+# under exact search (0.7838 / 0.7939); twice the cells (coverage 2) find 0.79, 0.7946, at the same points/s.
+# Digits' lists of CANDIDATES already cover it 2.9 times. At 250k (sampled fitting) it triples the build (6 -> 18 s).
+COVERAGE = 2
 NEWTON_STEPS = 5  # from below the root, monotone: within 5e-5 of umap-learn's scales, 2e-5 on Fashion-MNIST
 SCORES_MAX = 2**22  # entries of the score table searched at once (16 MB): larger query sets go in blocks
 PART_MIN = 2048  # fewest queries worth a thread of their own (a thread costs ~0.1 ms; a query ~2 us)
@@ -96,14 +102,15 @@ class Cells:
 
 
 def cells(reference: np.ndarray, seed: int = 0) -> Cells:
-    """The `Cells` index of fitted embeddings: √n spherical k-means cells of max(CANDIDATES, √n) points each
-    (one cell of every point when that is all of them: exact search)."""
+    """The `Cells` index of fitted embeddings: spherical k-means cells listing max(CANDIDATES, √n) points each,
+    at least √n of them and enough for COVERAGE lists per point (one cell of every point when that is all of
+    them: exact search)."""
     import faiss
 
     R = _unit(reference)
     n, dim = R.shape
-    n_cells = max(1, round(np.sqrt(n)))
-    size = min(n, max(CANDIDATES, -(-n // n_cells)))
+    size = min(n, max(CANDIDATES, math.ceil(math.sqrt(n))))
+    n_cells = max(1, round(math.sqrt(n)), round(COVERAGE * n / size))
     if size == n:
         n_cells = 1
     if n_cells == 1:
