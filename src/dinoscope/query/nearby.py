@@ -8,10 +8,10 @@ for every map of a run, fitted or learned, because it needs only the run's embed
 how umap-learn's and openTSNE's `transform` start before they optimise.
 
 The nearest fitted points are found by `Cells`, an inverted index of the fitted embeddings: spherical k-means
-cells (faiss; 2√n of them at scale), each listing the √n fitted points nearest its centroid, so that a point is
-in two lists on average; a new point is scored exactly
-(cosine) against its own cell's list only, one matrix product per cell. Building it costs a k-means of the
-fitted set (benchmarks/place.py reports it); any search can feed `place_among` instead (a run's similarity index).
+cells (faiss; 2√n of them at scale), each listing the √n fitted points nearest its centroid, so that a point is on
+two lists on average; a new point is scored exactly (cosine) against its own cell's list only, one matrix product
+per cell. Building it costs a k-means of the fitted set (benchmarks/place.py reports it); any search can feed
+`place_among` instead (a run's similarity index).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ CANDIDATES = 100
 # How many cells' lists hold a fitted point, on average (cells x list length / n). On Fashion-MNIST 20k (benchmarks/
 # place.py) √n cells of √n points (coverage 1) find 0.68 of the 10 nearest and put t-SNE's new points 1.0 point
 # under exact search (0.7838 / 0.7939); twice the cells (coverage 2) find 0.79, 0.7946, at the same points/s.
-# Digits' lists of CANDIDATES already cover it 2.9 times. At 250k (sampled fitting) it triples the build (6 -> 18 s).
+# Digits' lists of CANDIDATES already cover it 2.9 times. At 250k (sampled fitting) the build takes 18 s, not 6
+# (scratch, 384-D clustered vectors; BENCHMARKS.md).
 COVERAGE = 2
 NEWTON_STEPS = 5  # from below the root, monotone: within 5e-5 of umap-learn's scales, 2e-5 on Fashion-MNIST
 SCORES_MAX = 2**22  # entries of the score table searched at once (16 MB): larger query sets go in blocks
