@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -303,3 +304,43 @@ def test_bf16_measurement_is_a_yes_or_no_taken_once():
     first = bf16_pays()
     hits = bf16_pays.cache_info().hits
     assert first in (True, False) and bf16_pays() == first and bf16_pays.cache_info().hits == hits + 1
+
+
+def test_matmul_rates_are_measured_once_per_machine_and_kept(tmp_path, monkeypatch):
+    """A later process reads the first one's figures, so 'auto' cannot flip between a run and its resume."""
+    from dinoscope import compute
+
+    monkeypatch.setenv("DINOSCOPE_CACHE", str(tmp_path))
+    calls = []
+
+    def rate(dtype):
+        calls.append(dtype)
+        return 3.0 if dtype == torch.bfloat16 else 2.0
+
+    monkeypatch.setattr(compute, "_matmul_rate", rate)
+    first = compute.machine_rates()
+    assert first == {"bf16": 3.0, "fp32": 2.0} and len(calls) == 2
+    (record,) = (tmp_path / "machine").glob("matmul-*.json")
+    assert not list((tmp_path / "machine").glob(".*"))  # no temp file left beside it
+    monkeypatch.setattr(compute, "_matmul_rate", lambda dtype: 1 / 0)  # a second measurement would fail
+    assert compute.machine_rates() == first
+    record.write_text('{"rates": {"bf16": 9.0, "fp32": 2.0}}')  # what is kept decides, whatever this process measures
+    compute.bf16_pays.cache_clear()
+    try:
+        assert compute.bf16_pays() is True
+        record.write_text("{not json")  # an unreadable record is measured again and replaced
+        monkeypatch.setattr(compute, "_matmul_rate", lambda dtype: 1.0)
+        compute.bf16_pays.cache_clear()
+        assert compute.bf16_pays() is False and json.loads(record.read_text())["rates"] == {"bf16": 1.0, "fp32": 1.0}
+    finally:
+        compute.bf16_pays.cache_clear()
+
+
+def test_matmul_rates_serve_the_process_where_the_cache_is_not_writable(tmp_path, monkeypatch):
+    from dinoscope import compute
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("DINOSCOPE_CACHE", str(blocker))  # a file where the folder should be
+    monkeypatch.setattr(compute, "_matmul_rate", lambda dtype: 2.0)
+    assert compute.machine_rates() == {"bf16": 2.0, "fp32": 2.0}

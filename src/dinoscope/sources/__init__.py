@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..cachedir import default_cache_dir
 from ..errors import DinoscopeError
 from ..hashing import fingerprint
 from .arrays import load_arrays
@@ -38,11 +39,6 @@ FILE_LOADERS: dict[str, Callable[[Path, Columns], Dataset]] = {
     ".npz": lambda path, _: load_arrays(path), ".npy": lambda path, _: load_arrays(path), ".parquet": load_table,
     ".txt": lambda path, _: load_list(path),
 }
-
-
-def default_cache_dir() -> Path:
-    """Where downloaded datasets live: $DINOSCOPE_CACHE, else ~/.cache/dinoscope."""
-    return Path(os.environ.get("DINOSCOPE_CACHE") or "~/.cache/dinoscope").expanduser()
 
 
 def load_source(
