@@ -72,6 +72,21 @@ def test_cells_find_most_exact_neighbours_and_score_them_exactly():
     np.testing.assert_allclose(distances, cosine, atol=1e-5)  # exact cosine distances of the candidates found
 
 
+@pytest.mark.parametrize("width", [K, K + 1, 100, 142, 500])
+def test_largest_finds_each_rows_k_largest_scores_ties_and_negatives_included(width):
+    rng = np.random.default_rng(width)
+    scores = rng.uniform(-1, 1, size=(400, width)).astype(np.float32)
+    scores[:100, : K + 2] = 0.5  # exact ties across the k-th
+    kth = np.sort(scores[100:200], axis=1)[:, -K]
+    scores[100:200, 0] = np.nextafter(kth, np.float32(-2))  # a near-tie one float below the k-th
+    scores[200:250] = -np.abs(scores[200:250])  # every score negative
+    scores[250:260] = -0.0
+    top = nearby._largest(scores, K)
+    assert top.shape == (400, K) and all(len(np.unique(row)) == K for row in top)  # k distinct columns
+    np.testing.assert_array_equal(np.sort(np.take_along_axis(scores, top, axis=1), axis=1),
+                                  np.sort(scores, axis=1)[:, -K:])
+
+
 def test_queries_in_blocks_find_what_one_block_finds(blobs, monkeypatch):
     X, _, new = blobs
     index = cells(X)
@@ -120,12 +135,13 @@ def test_disk_placement_stays_in_the_disk_and_is_flat_near_the_centre(blobs):
     assert (np.linalg.norm(placed.astype(np.float64), axis=1) < 1).all()
     # near the centre the disk is flat to second order: the Einstein midpoint is the weighted mean there
     rng = np.random.default_rng(1)
-    tiny, w = rng.normal(size=(20, 5, 2)) * 1e-4, rng.uniform(0.1, 1, (20, 5))
-    np.testing.assert_allclose(weighted_mean(tiny, w, True), weighted_mean(tiny, w, False), rtol=0, atol=1e-11)
+    tiny, rows, w = rng.normal(size=(100, 2)) * 1e-4, rng.permutation(100).reshape(20, 5), rng.uniform(0.1, 1, (20, 5))
+    np.testing.assert_allclose(weighted_mean(tiny, rows, w, True), weighted_mean(tiny, rows, w, False), rtol=0,
+                               atol=1e-11)
     # and it is the midpoint: equal weights on two points give the geodesic midpoint, equidistant from both
-    pair = np.array([[[0.5, 0.1], [-0.2, 0.6]]])
-    mid = weighted_mean(pair, np.ones((1, 2)), True)[0]
-    d = ball.distance(np.repeat(mid[None].astype(np.float64), 2, 0), pair[0])
+    pair = np.array([[0.5, 0.1], [-0.2, 0.6]])
+    mid = weighted_mean(pair, np.array([[0, 1]]), np.ones((1, 2)), True)[0]
+    d = ball.distance(np.repeat(mid[None].astype(np.float64), 2, 0), pair)
     assert d[0] == pytest.approx(d[1], rel=1e-5)
 
 
