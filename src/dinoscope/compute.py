@@ -62,8 +62,7 @@ def machine_rates() -> dict[str, float]:
     ask and kept in the cache folder as machine/matmul-<key>.json, the key naming the CPU, the cores this process
     may use and torch's version; delete the file to measure again. Where the folder is not writable the
     measurement serves this process only."""
-    identity = {"cpu": _cpu_model(), "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                else os.cpu_count(), "torch": torch.__version__}
+    identity = {"cpu": _cpu_model(), "cores": usable_cores(), "torch": torch.__version__}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     path = default_cache_dir() / "machine" / f"matmul-{key}.json"
     kept = _read_rates(path)
@@ -126,9 +125,14 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cores() -> int:
+    """Logical CPUs this process may run on (its affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def physical_cores() -> int:
     """Cores this process may use, counting each physical core once (SMT siblings share units)."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n = usable_cores()
     smt = Path("/sys/devices/system/cpu/smt/active")
     if smt.exists() and smt.read_text().strip() == "1":
         n //= 2
