@@ -169,13 +169,18 @@ def _largest(scores: np.ndarray, k: int) -> np.ndarray:
         return np.broadcast_to(np.arange(width), (m, width)).copy()
     bits = (width - 1).bit_length()
     column = np.int32((1 << bits) - 1)
-    keys = scores.view(np.int32)
-    keys = keys ^ ((keys >> 31) & np.int32(0x7FFFFFFF))  # negative floats order backwards as integers: flip them
+    raw = scores.view(np.int32)
+    keys = raw >> 31  # negative floats order backwards as integers: flip their other bits
+    keys &= np.int32(0x7FFFFFFF)
+    keys ^= raw
     keys &= ~column
     keys |= np.arange(width, dtype=np.int32)
-    keys.partition(width - k, axis=1)
+    keys.partition(width - k - 1, axis=1)  # the k + 1 largest last, the (k + 1)-th first of them
     top = (keys[:, -k:] & column).astype(np.intp)
-    tied = np.flatnonzero(keys[:, -k] >> bits == keys[:, :-k].max(axis=1) >> bits)
+    kth = keys[:, -k].copy()  # the k-th largest: the least of the k, a column at a time (twice a row reduction's speed)
+    for j in range(1 - k, 0):
+        np.minimum(kth, keys[:, j], out=kth)
+    tied = np.flatnonzero(kth >> bits == keys[:, -k - 1] >> bits)
     if len(tied):
         top[tied] = np.argpartition(scores[tied], -k, axis=1)[:, -k:]
     return top
@@ -203,11 +208,12 @@ def search_cells(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarray,
         # 16-bit keys: numpy sorts them stably by radix, eight times as fast as 64-bit ones
         order = np.argsort(cell.astype(np.int16 if len(index.centroids) <= 2**15 else np.int64), kind="stable")
         cell, Q = cell[order], Q.take(order, axis=0)
-        starts = np.flatnonzero(np.diff(cell, prepend=-1))
-        bounds, ids, vectors = [*starts.tolist(), len(Q)], cell[starts].tolist(), index.vectors
-        scores = np.empty((len(Q), size), np.float32)
-        for a, b, c in zip(bounds[:-1], bounds[1:], ids, strict=True):
-            np.matmul(Q[a:b], vectors[c], out=scores[a:b])
+        counts = np.bincount(cell, minlength=len(index.centroids))
+        ids = np.flatnonzero(counts)
+        ends = np.cumsum(counts[ids]).tolist()
+        scores, vectors, dot = np.empty((len(Q), size), np.float32), index.vectors, np.dot  # dot: 2-D, less overhead
+        for a, b, c in zip([0, *ends[:-1]], ends, ids.tolist(), strict=True):
+            dot(Q[a:b], vectors[c], out=scores[a:b])
     top = _largest(scores, k)
     indices, distances = np.empty((len(Q), k), np.int64), np.empty((len(Q), k), np.float32)
     indices[order] = index.members.ravel().take(top + (cell * size)[:, None])  # flat takes: 3x 2-D fancy indexing
