@@ -334,7 +334,7 @@ def main() -> None:
 
     parser = make_parser(__doc__)
     parser.add_argument("--features", nargs="+", default=["pixels", "vit-random"], choices=["pixels", "vit-random"])
-    parser.add_argument("--search-n", type=int, default=100_000)
+    parser.add_argument("--search-n", type=int, default=100_000, help="vectors in the similarity search test (0: skip)")
     parser.add_argument("--search-dim", type=int, default=384)
     parser.add_argument("--sets", nargs="+", default=["digits", "fashion-mnist"], choices=["digits", "fashion-mnist"])
     parser.add_argument("--cluster-n", type=int, default=0, help="Fashion-MNIST images to cluster (0: skip)")
@@ -355,8 +355,9 @@ def main() -> None:
     if args.cluster_n:
         rows.append(("clusters at scale", ""))
         rows += cluster_scale_rows(args.fashion_mnist, args.cluster_n, args.seed)
-    rows.append(("similarity search", ""))
-    rows += search_rows(args.search_n, args.search_dim, args.seed)
+    if args.search_n:
+        rows.append(("similarity search", ""))
+        rows += search_rows(args.search_n, args.search_dim, args.seed)
     print_table(rows, " ".join(["python", *sys.argv]))
 
 

@@ -110,7 +110,7 @@ def test_semantic_pairs_the_hash_contradicts_are_dropped(planted):
     """A random network put crops of plain sky side by side; here an embedding does so for a 0 and a 1. The hash
     vetoes that pair, keeps a brightened copy it finds only weakly, and cannot judge two flat images."""
     images, _ = planted
-    bright = np.clip(images[2] * 1.3, 0, 255).astype(np.uint8)  # hash ratio ~0.7: not a perceptual pair
+    bright = np.clip(images[2] * 1.6, 0, 255).astype(np.uint8)  # hash ratio ~0.75: not a perceptual pair
     flat = [np.full_like(images[0], 40), np.full_like(images[0], 41)]
     images = np.concatenate([images[:300], np.stack([bright, *flat])])
     rng = np.random.default_rng(4)
@@ -173,3 +173,17 @@ def test_jpeg_copy_hash_is_close_and_other_digit_far(planted):
     near = int((bits(perceptual_hash(images[0])) != bits(perceptual_hash(copy))).sum())
     far = int((bits(perceptual_hash(images[0])) != bits(perceptual_hash(images[1]))).sum())
     assert near < far / 3, (near, far)
+
+
+def test_brightened_copy_whose_highlights_saturate_keeps_its_hash():
+    """Brightened by 20 %, a digit's strokes saturate at 255 and lose their gradients; hashed clipped at a quantile
+    of its own grey levels, the copy keeps the original's hash (a few bits of 768; unclipped: ~70)."""
+    images, _ = bench.digit_images()
+    bits = lambda h: np.unpackbits(np.frombuffer(h, np.uint8))  # noqa: E731
+    near, far = [], []
+    for i in range(40):
+        bright = np.clip(images[i] * 1.2, 0, 255).astype(np.uint8)
+        assert (bright == 255).mean() > (images[i] == 255).mean()  # the copy saturates where the original did not
+        near.append(int((bits(perceptual_hash(images[i])) != bits(perceptual_hash(bright))).sum()))
+        far.append(int((bits(perceptual_hash(images[i])) != bits(perceptual_hash(images[i + 1]))).sum()))
+    assert np.median(near) < np.median(far) / 10, (np.median(near), np.median(far))

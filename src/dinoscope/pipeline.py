@@ -17,7 +17,7 @@ from . import maps as registry
 from .config import Settings
 from .console import say, warn
 from .errors import DinoscopeError
-from .hashing import fingerprint
+from .hashing import PERCEPTUAL_HASH_VERSION, fingerprint
 from .rundir import artifacts
 from .rundir.access import image_reader, open_run
 from .rundir.directory import RunDir, atomic_path, write_json
@@ -68,6 +68,7 @@ def extract_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
         model_key["seed"] = settings.seed if mod.random_weights else None  # random weights are drawn from it
         model_key["preprocess"] = 3  # 3: large JPEGs decoded reduced; 2: float resize shared with export.py; 1: uint8
         model_key["precision"] = _precision(mod)
+        model_key["perceptual_hash"] = PERCEPTUAL_HASH_VERSION  # computed with the embeddings: a new one extracts again
     key = fingerprint({"data": dataset.fingerprint, "model": model_key})
     if run.is_fresh("extract", key, [artifacts.EMBEDDINGS]):
         say("extract", f"up to date ({len(dataset)} items)")
