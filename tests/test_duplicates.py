@@ -48,6 +48,11 @@ def _hashes(images):
     return [b[0] for b in both], [b[1] for b in both]
 
 
+def _bits(code: bytes) -> np.ndarray:
+    """A perceptual hash's 768 bits."""
+    return np.unpackbits(np.frombuffer(code, np.uint8))
+
+
 def _found(pairs, kinds, kind):
     return {tuple(p) for p in pairs[kinds == KINDS.index(kind)].tolist()}
 
@@ -169,9 +174,8 @@ def test_jpeg_copy_hash_is_close_and_other_digit_far(planted):
     buf = io.BytesIO()
     Image.fromarray(images[0]).save(buf, format="JPEG", quality=60)
     copy = np.asarray(Image.open(buf).convert("RGB"))
-    bits = lambda h: np.unpackbits(np.frombuffer(h, np.uint8))  # noqa: E731
-    near = int((bits(perceptual_hash(images[0])) != bits(perceptual_hash(copy))).sum())
-    far = int((bits(perceptual_hash(images[0])) != bits(perceptual_hash(images[1]))).sum())
+    near = int((_bits(perceptual_hash(images[0])) != _bits(perceptual_hash(copy))).sum())
+    far = int((_bits(perceptual_hash(images[0])) != _bits(perceptual_hash(images[1]))).sum())
     assert near < far / 3, (near, far)
 
 
@@ -179,11 +183,11 @@ def test_brightened_copy_whose_highlights_saturate_keeps_its_hash():
     """Brightened by 20 %, a digit's strokes saturate at 255 and lose their gradients; hashed clipped at a quantile
     of its own grey levels, the copy keeps the original's hash (a few bits of 768; unclipped: ~70)."""
     images, _ = bench.digit_images()
-    bits = lambda h: np.unpackbits(np.frombuffer(h, np.uint8))  # noqa: E731
     near, far = [], []
     for i in range(40):
         bright = np.clip(images[i] * 1.2, 0, 255).astype(np.uint8)
         assert (bright == 255).mean() > (images[i] == 255).mean()  # the copy saturates where the original did not
-        near.append(int((bits(perceptual_hash(images[i])) != bits(perceptual_hash(bright))).sum()))
-        far.append(int((bits(perceptual_hash(images[i])) != bits(perceptual_hash(images[i + 1]))).sum()))
+        own = _bits(perceptual_hash(images[i]))
+        near.append(int((own != _bits(perceptual_hash(bright))).sum()))
+        far.append(int((own != _bits(perceptual_hash(images[i + 1]))).sum()))
     assert np.median(near) < np.median(far) / 10, (np.median(near), np.median(far))

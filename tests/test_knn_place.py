@@ -101,10 +101,11 @@ def test_queries_in_blocks_find_what_one_block_finds(blobs, monkeypatch):
 def test_queries_on_several_threads_land_where_one_thread_puts_them(blobs, monkeypatch):
     X, Y, new = blobs
     one = place_nearby(X, {"flat": Y}, new)["flat"]  # 50 queries: under PART_MIN, one thread
-    neighbours = np.sort(search_cells(cells(X), new, K)[0], axis=1)
+    index = cells(X)
+    neighbours = np.sort(search_cells(index, new, K)[0], axis=1)
     monkeypatch.setattr(nearby, "PART_MIN", 10)
     monkeypatch.setattr(nearby.os, "cpu_count", lambda: 3)  # three parts of 17, 17 and 16 queries
-    parts = [search_cells(cells(X), new[a:b], K)[0] for a, b in ((0, 17), (17, 34), (34, 50))]
+    parts = [search_cells(index, part, K)[0] for part in np.array_split(new, 3)]
     np.testing.assert_array_equal(np.sort(np.concatenate(parts), axis=1), neighbours)  # the same neighbours
     # BLAS may round a float32 score an ulp apart in a product of 17 rows and one of 50 (its kernels' edge rows), and
     # the sharpened weights magnify a distance's rounding by SHARPNESS / scale: 1e-5 of the map's extent, not 1e-7
