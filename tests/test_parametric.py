@@ -93,6 +93,19 @@ def test_torchscript_module_matches_transform(digits, tmp_path):
         np.testing.assert_array_equal(out.numpy(), m.transform(X_new[:7]))
 
 
+def test_best_cell_is_torchs_argmax_first_of_equals():
+    from dinoscope.maps.networks import best_cell, quiet_jit
+
+    scores = torch.randn(300, 37, generator=torch.Generator().manual_seed(0))
+    scores[:50, 5] = scores[:50, 20] = scores[:50].max(dim=1).values + 1  # ties: the first column wins, as in torch
+    chosen = best_cell(scores)
+    assert chosen.dtype == torch.int64
+    assert torch.equal(chosen, scores.argmax(dim=1)) and (chosen[:50] == 5).all()
+    with quiet_jit():  # traced, torch's own argmax: the module chooses on new rows too
+        traced = torch.jit.trace(best_cell, scores[:3])
+    assert torch.equal(traced(scores), chosen)
+
+
 def test_bad_input_is_refused(digits):
     X, _, _, teacher = digits
     with pytest.raises(DinoscopeError, match="teacher"):

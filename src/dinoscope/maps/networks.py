@@ -67,18 +67,29 @@ class MapNet(nn.Module):
     def in_cell(self, h: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """Raw 2-D outputs (map units; tangent vectors for the disk) of features h placed in the given cells: each
         cell's centre plus its own offset (only the chosen cell's offset weights are used)."""
-        weight = self.offsets.weight.reshape(self.cells, 2, -1)[cell]
-        bias = self.offsets.bias.reshape(self.cells, 2)[cell]
-        return self.centres[cell] + (torch.einsum("nh,nch->nc", h, weight) + bias) * self.out_scale
+        # index_select of whole rows and a product summed over the features: a quarter of the time of fancy
+        # indexing and einsum, which copy the (N, 2, H) weights twice (Fashion-MNIST, 10,000 rows: 1.7 -> 0.45 ms)
+        weight = self.offsets.weight.view(self.cells, -1).index_select(0, cell).view(-1, 2, h.shape[1])
+        bias = self.offsets.bias.view(self.cells, 2).index_select(0, cell)
+        return self.centres.index_select(0, cell) + ((h[:, None, :] * weight).sum(dim=2) + bias) * self.out_scale
 
     def tangent(self, x: torch.Tensor) -> torch.Tensor:
         """The network's raw 2-D output, in map units (a tangent vector at the origin for the disk)."""
         h = self.features(x)
-        return self.in_cell(h, self.scores(h).argmax(dim=1))
+        return self.in_cell(h, best_cell(self.scores(h)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tangent(x)
         return ball.project(ball.expmap0(y), self.eps) if self.disk else y
+
+
+def best_cell(scores: torch.Tensor) -> torch.Tensor:
+    """Each row's best-scored cell (the first of equals). On the CPU numpy's argmax, which is vectorised: torch's
+    takes 1.4 ms for Fashion-MNIST's 10,000 rows of 256 cells, numpy's 0.5. Traced (the TorchScript export) or on a
+    GPU, torch's own, which the trace records."""
+    if scores.device.type != "cpu" or torch.jit.is_tracing() or scores.requires_grad:
+        return scores.argmax(dim=1)
+    return torch.from_numpy(scores.numpy().argmax(axis=1))
 
 
 def standardisation(X: np.ndarray, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
