@@ -14,6 +14,7 @@ from .config import settings_from_flags
 from .console import console, stdout
 from .errors import DinoscopeError
 from .maps import MAPS
+from .memory import keep_freed_memory
 from .options import settings_command
 from .rundir.artifacts import REPORT
 
@@ -427,6 +428,7 @@ _USAGE = (click.ClickException, _TyperClickException)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 2."""
+    keep_freed_memory()
     try:
         app(args=argv, prog_name="dinoscope", standalone_mode=False)
     except DinoscopeError as exc:
