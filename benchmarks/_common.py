@@ -98,17 +98,22 @@ def best_of(fn: Callable[[], T], reps: int, warmup: int = 0) -> tuple[T | None, 
     return out, best
 
 
-def per_call(fn: Callable[[], T], reps: int = 3, min_seconds: float = 0.2) -> tuple[T, float]:
-    """Result and seconds per call of fn(), the best of `reps` timings that each repeat it until `min_seconds`
-    have passed: a call of a few milliseconds, timed once, is mostly the machine's scheduling noise."""
-    out, best = fn(), float("inf")
-    for _ in range(reps):
-        calls, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < min_seconds or calls == 0:
-            fn()
-            calls += 1
-        best = min(best, elapsed / calls)
-    return out, best
+def interleaved(fns: dict[str, Callable[[], T]], rounds: int = 5, min_seconds: float = 0.2
+                ) -> dict[str, tuple[T, float]]:
+    """Each fn's result and seconds per call: the best of `rounds` rounds, each timing every fn in turn by
+    repeating it until `min_seconds` have passed. Taking turns lets each way meet the machine's quiet and busy
+    spells alike (a shared VM's speed drifts by 2x over seconds), so their ratios do not depend on which ran
+    first; repeating keeps a call of milliseconds from being timed by the scheduler's noise."""
+    out = {name: fn() for name, fn in fns.items()}
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            calls, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < min_seconds or calls == 0:
+                fn()
+                calls += 1
+            best[name] = min(best[name], elapsed / calls)
+    return {name: (out[name], best[name]) for name in fns}
 
 
 def median_spread(values: Sequence[float]) -> tuple[float, tuple[float, float]]:

@@ -6,15 +6,16 @@ learns one of them); then `--n-place` other points are placed by each learned ma
 peers' `transform()` (openTSNE: optimisation of the new points against the fixed map; umap-learn: its neighbour
 search and SGD), each on dinoscope's fitted map (so that only the placing differs), and each peer alone as a user
 runs it (`openTSNE.TSNE().fit(X)` / `umap.UMAP().fit(X)`, its own neighbour index and metric, then `transform`:
-its speed, and its accuracy on its own map). Reported: placing throughput (every way, peers included: the best of 3
-timings, each repeating the placement until 0.2 s have passed, so that a call of milliseconds is not timed by the
-scheduler's noise) and its ratio to each peer, held-out 10-NN accuracy (placed points classified by their 10 nearest
+its speed, and its accuracy on its own map). Reported: placing throughput (every way, peers included: the best of 5
+rounds in which every way takes its turn, each repeating its placement until 0.2 s have passed, `interleaved`) and
+its ratio to each peer, held-out 10-NN accuracy (placed points classified by their 10 nearest
 fitted points on the map; the embedding space's figure is the ceiling), and training time. k-NN placement
 (`dinoscope place --method knn`) puts each new point at the weighted mean of its nearest fitted points on the fitted
 map, found by the k-means cells index (`query.nearby.cells`, its build reported as training) or, for reference, by
 exact search.
 Two real sets: scikit-learn's digits and Fashion-MNIST. Everything runs once on a small input first, so
-numba's JIT compilation is not timed.
+numba's JIT compilation is not timed. The process keeps freed memory as the `dinoscope` command does
+(`memory.keep_freed_memory`), for the peers too: they run in the same process.
 
     python benchmarks/place.py                                   # digits, and Fashion-MNIST 20,000 + 10,000
     python benchmarks/place.py --n-fit 60000 --device cuda       # larger, learned maps trained on the GPU
@@ -33,6 +34,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from dinoscope.geometry import ball
 from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, PoincareMap, TSNEMap, UMAPMap
+from dinoscope.memory import keep_freed_memory
 from dinoscope.neighbors import exact_neighbors, knn_graph
 from dinoscope.query.nearby import K, cells, place_among, place_nearby
 
@@ -41,10 +43,10 @@ from _common import (
     add_fashion_mnist,
     add_graph_k,
     add_seed,
+    interleaved,
     load_digits_xy,
     load_fashion_mnist,
     make_parser,
-    per_call,
     print_columns,
     random_points,
     timed,
@@ -114,21 +116,23 @@ def compare(name: str, args: argparse.Namespace) -> None:
         T_fit, t_teacher = timed(lambda teacher=teacher: teacher.fit_transform(Z_fit, knn=graph))
         Y_fit, t_train = timed(lambda s=student, T=T_fit: s.fit_transform(Z_fit, knn=graph, teacher=T))
         student.transform(Z_new[:100])  # first call allocations
-        Y_new, t_learned = per_call(lambda s=student: s.transform(Z_new))
         disks = {"m"} if disk else set()
-        K_new, t_knn = per_call(lambda T=T_fit, d=disks: place_nearby(Z_fit, {"m": T}, Z_new, disks=d,
-                                                                       index=index)["m"])
-        E_new, t_exact = per_call(lambda T=T_fit, d=disks: place_among(*exact_neighbors(Z_fit, Z_new, K), {"m": T},
-                                                                        disks=d)["m"])
+        ways = {"learned": lambda s=student: s.transform(Z_new),
+                "knn": lambda T=T_fit, d=disks: place_nearby(Z_fit, {"m": T}, Z_new, disks=d, index=index)["m"],
+                "exact": lambda T=T_fit, d=disks: place_among(*exact_neighbors(Z_fit, Z_new, K), {"m": T},
+                                                              disks=d)["m"]}
+        if peer is not None:
+            fitted, t_solo_fit = timed(lambda alone=alone: alone.fit(Z_fit))
+            ways |= {"peer": lambda t=teacher: t.transform(Z_new), "alone": lambda f=fitted: f.transform(Z_new)}
+        placed = interleaved(ways)
+        (Y_new, t_learned), (K_new, t_knn), (E_new, t_exact) = placed["learned"], placed["knn"], placed["exact"]
         ours = [(f"learned {title}", t_learned, heldout_accuracy(Y_fit, y_fit, Y_new, y_new, metric), t_train),
                 (f"k-NN {title}", t_knn, heldout_accuracy(T_fit, y_fit, K_new, y_new, metric), t_index),
                 (f"k-NN {title}, exact", t_exact, heldout_accuracy(T_fit, y_fit, E_new, y_new, metric), 0.0)]
         theirs, solo = None, None
         if peer is not None:
-            P_new, t_peer = per_call(lambda teacher=teacher: teacher.transform(Z_new))
+            (P_new, t_peer), (S_new, t_solo) = placed["peer"], placed["alone"]
             theirs = (peer, t_peer, heldout_accuracy(T_fit, y_fit, P_new, y_new), t_teacher)
-            fitted, t_solo_fit = timed(lambda alone=alone: alone.fit(Z_fit))
-            S_new, t_solo = per_call(lambda fitted=fitted: fitted.transform(Z_new))
             S_fit = np.asarray(getattr(fitted, "embedding_", fitted))
             solo = (f"{peer.split()[0]} alone", t_solo, heldout_accuracy(S_fit, y_fit, S_new, y_new), t_solo_fit)
         for label, seconds, acc, train in ours + [row for row in (theirs, solo) if row]:
@@ -168,6 +172,7 @@ def main() -> None:
     parser.add_argument("--poincare", action="store_true", help="also the learned Poincaré map and its teacher")
     add_seed(parser)
     args = parser.parse_args()
+    keep_freed_memory()
     warm_up(args)
     print("timings exclude numba JIT compilation (everything ran once on 400 random points first)")
     for name in args.sets.split(","):
