@@ -93,6 +93,14 @@ def test_torchscript_module_matches_transform(digits, tmp_path):
         np.testing.assert_array_equal(out.numpy(), m.transform(X_new[:7]))
 
 
+def test_tsne_student_narrows_where_cells_are_many(digits):
+    X, _, _, teacher = digits
+    assert [ParametricTSNE().units(c) for c in (45, 128, 200, 256)] == [128, 128, 81, 64]  # hidden x cells <= 2^14
+    assert ParametricUMAP().units(256) == ParametricPoincare().units(256) == 128
+    assert ParametricTSNE(max_epochs=2).fit(X, teacher=teacher[:500]).net_.scores.in_features == 128  # 45 cells
+    assert ParametricTSNE(hidden=32, max_epochs=2).fit(X, teacher=teacher[:500]).net_.scores.in_features == 32
+
+
 def test_best_cell_is_torchs_argmax_first_of_equals():
     from dinoscope.maps.networks import best_cell, quiet_jit
 

@@ -48,7 +48,7 @@ class _Student(MapEstimator):
     cells : int
         Most cells of the teacher's map the network chooses among (about 2√n for n points, at most this).
     hidden : int or None
-        Units per hidden layer; None: the map's own (HIDDEN: 128, and 64 for t-SNE).
+        Units per hidden layer; None: the map's own (`units`: 128, fewer for t-SNE with many cells).
     layers : int
         Hidden layers.
     batch_size : int
@@ -80,7 +80,6 @@ class _Student(MapEstimator):
         "random_state": ["random_state"],
     }
     disk = False
-    HIDDEN = 128
 
     def __init__(self, max_epochs: int = 200, patience: int = 12, validation: float = 0.1, cells: int = 256,
                  hidden: int | None = None, layers: int = 1, batch_size: int = 512, learning_rate: float = 1e-3,
@@ -109,13 +108,17 @@ class _Student(MapEstimator):
             raise DinoscopeError(f"{name} learns a fitted map's coordinates: call fit(X, teacher=coordinates)")
         target = student_targets(check_teacher(name, teacher, len(X)), self.disk)
         centres, cell, radius = map_cells(target, self.cells, self._seed())
-        net = new_net(X, centres, hidden=self.hidden or self.HIDDEN, layers=self.layers, metric=self.metric,
-                      out_scale=radius, disk=self.disk, seed=self._seed(), device=self.device)
+        net = new_net(X, centres, hidden=self.hidden or self.units(len(centres)), layers=self.layers,
+                      metric=self.metric, out_scale=radius, disk=self.disk, seed=self._seed(), device=self.device)
         info = learn_cells(net, X, target, cell, epochs=self.max_epochs, patience=self.patience,
                            batch_size=self.batch_size, learning_rate=self.learning_rate, validation=self.validation,
                            generator=generator(self._seed()), progress=self.verbose, title=name)
         self._finish(net, X, {**info, "cells": len(centres)})
         return self
+
+    def units(self, cells: int) -> int:
+        """Units per hidden layer when `hidden` is None."""
+        return 128
 
     def _seed(self) -> int:
         return 0 if self.random_state is None else int(self.random_state)
@@ -163,11 +166,13 @@ class ParametricTSNE(_Student):
     __doc__ = _Student.__doc__.replace("A network choosing a fitted map's cell", "The learned t-SNE map: a network "
                                        "choosing the t-SNE map's cell")
 
-    # Half the units: placing costs hidden x cells products a point, and openTSNE's transform, the peer, places at
-    # twice umap-learn's speed. Held-out 10-NN accuracy (benchmarks/place.py's splits, 3 seeds on Fashion-MNIST 20k,
-    # 2 on digits) at 64 / 128 units: Fashion-MNIST 0.7959 / 0.7944, 0.7943 / 0.7950, 0.7964 / 0.7989, placing in half
-    # the time; digits 0.9698 / 0.9749, 0.9631 / 0.9732 (openTSNE's transform: 0.7909, 0.8978).
-    HIDDEN = 64
+    def units(self, cells: int) -> int:
+        """128 units, fewer where there are many cells: placing costs hidden x cells products a point, kept to at most
+        2^14 (64 units at the 256 cells of 20,000 points and more), because openTSNE's transform, the peer, places at
+        twice umap-learn's speed. Held-out 10-NN accuracy (benchmarks/place.py's splits) at 64 / 128 units: Fashion-
+        MNIST 20k over seeds 0/1/2 0.7959 / 0.7944, 0.7943 / 0.7950, 0.7964 / 0.7989, in half the time; digits (69
+        cells, so 128 units) lost 0.5-1.0 points at 64."""
+        return max(64, min(128, 2**14 // cells))
 
 
 class ParametricUMAP(_Student):
