@@ -188,17 +188,7 @@ def _largest(scores: np.ndarray, k: int) -> np.ndarray:
 
 def search_cells(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest fitted points of each query among its cell's list, and their cosine distances, each row in
-    no particular order (`membership` needs none; sorting would cost a tenth of the search)."""
-    order, found, distances = _search_by_cell(index, queries, k)
-    indices, dist = np.empty_like(found), np.empty_like(distances)
-    indices[order], dist[order] = found, distances
-    return indices, dist
-
-
-def _search_by_cell(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`search_cells` with the queries left sorted by cell: row i holds query order[i]. Placing works on the rows
-    as they are and reorders only the (m, 2) coordinates it makes (the (m, k) results' reordering took a tenth of
-    the search on Fashion-MNIST).
+    no particular order (`membership` needs none; sorting would cost a tenth of the search).
 
     Queries are sorted by cell so that each cell costs one matrix product into one score table, on one BLAS
     thread (the products are small: on a busy machine a second thread makes each wait for it, 2-8x slower in
@@ -208,11 +198,11 @@ def _search_by_cell(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarr
         raise DinoscopeError(f"cannot find {k} neighbours among {size} candidates")
     block = max(1, SCORES_MAX // size)
     if len(queries) > block:
-        parts = [_search_by_cell(index, queries[i:i + block], k) for i in range(0, len(queries), block)]
-        return (np.concatenate([p[0] + i for p, i in zip(parts, range(0, len(queries), block), strict=True)]),
-                np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
+        parts = [search_cells(index, queries[i:i + block], k) for i in range(0, len(queries), block)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     # a query's length scales all its scores alike, so the ranking is the cosine's: only the distances divide by it
     Q = np.asarray(queries, dtype=np.float32)
+    lengths = np.maximum(np.sqrt(np.einsum("md,md->m", Q, Q)), TINY)
     with _one_blas_thread():
         cell = np.argmax(Q @ index.centroids.T, axis=1)
         # 16-bit keys: numpy sorts them stably by radix, eight times as fast as 64-bit ones
@@ -225,10 +215,11 @@ def _search_by_cell(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarr
         for a, b, c in zip([0, *ends[:-1]], ends, ids.tolist(), strict=True):
             dot(Q[a:b], vectors[c], out=scores[a:b])
     top = _largest(scores, k)
-    indices = index.members.ravel().take(top + (cell * size)[:, None])  # flat takes: 3x 2-D fancy indexing
+    indices, distances = np.empty((len(Q), k), np.int64), np.empty((len(Q), k), np.float32)
+    indices[order] = index.members.ravel().take(top + (cell * size)[:, None])  # flat takes: 3x 2-D fancy indexing
     best = scores.ravel().take(top + (np.arange(len(Q)) * size)[:, None])
-    lengths = np.maximum(np.sqrt(np.einsum("md,md->m", Q, Q)), TINY)
-    return order, indices, np.maximum(1.0 - best / lengths[:, None], 0.0)
+    distances[order] = np.maximum(1.0 - best / lengths[order, None], 0.0)
+    return indices, distances
 
 
 def check_maps(maps: dict[str, np.ndarray], n: int) -> None:
@@ -257,12 +248,7 @@ def place_nearby(reference: np.ndarray, maps: dict[str, np.ndarray], vectors: np
     k = min(k, len(reference))
 
     def place(part: np.ndarray) -> dict[str, np.ndarray]:
-        order, indices, distances = _search_by_cell(index, part, k)
-        placed = place_among(indices, distances, maps, disks=disks)
-        for name, xy in placed.items():
-            placed[name] = np.empty_like(xy)
-            placed[name][order] = xy
-        return placed
+        return place_among(*search_cells(index, part, k), maps, disks=disks)
 
     workers = min(os.cpu_count() or 1, len(vectors) // PART_MIN)
     if workers <= 1:
