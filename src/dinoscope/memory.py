@@ -2,8 +2,9 @@
 
 glibc returns the freed top of its heap to the system once it exceeds a few MB, and serves blocks over its (adaptive)
 mmap threshold with fresh pages; either way the next allocation of that size faults every page in again. Placing
-10,000 points with a learned map frees ~25 MB of temporaries a call, and on the 2-vCPU VMs here each call took
-~5,500 page faults, half its time (benchmarks/place.py; 0 faults with this setting). PyTorch's CPU tuning guide
+10,000 points with a learned map frees ~25 MB of temporaries a call, and on the 2-vCPU VM of 2026-12-04 each call
+took ~5,500 page faults (getrusage over 50 calls of Fashion-MNIST's split) and 14-16 ms instead of 6.8-8.7: with this
+setting, 0 faults. PyTorch's CPU tuning guide
 advises jemalloc or tcmalloc for the same reason; this is the in-process equivalent, set by the `dinoscope`
 command (and so by the service) and by the benchmarks, never on import: a program that imports dinoscope keeps
 its own allocator settings.
