@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from dinoscope.errors import DinoscopeError
 from dinoscope.geometry import ball
+from dinoscope.jit import compiled
 from dinoscope.neighbors import exact_neighbors
 from dinoscope.query import nearby
 from dinoscope.query.nearby import CANDIDATES, K, cells, membership, place_nearby, search_cells, weighted_mean
@@ -85,6 +91,47 @@ def test_largest_finds_each_rows_k_largest_scores_ties_and_negatives_included(wi
     assert top.shape == (400, K) and all(len(np.unique(row)) == K for row in top)  # k distinct columns
     np.testing.assert_array_equal(np.sort(np.take_along_axis(scores, top, axis=1), axis=1),
                                   np.sort(scores, axis=1)[:, -K:])
+
+
+def test_compiled_kernels_do_what_their_python_says():
+    # numba types int32 arithmetic and mixed floats its own way: the compiled keys and gathers must be the plain ones
+    rng = np.random.default_rng(1)
+    scores = np.concatenate([rng.uniform(-1, 1, (60, 142)), np.zeros((2, 142)), -np.zeros((2, 142))]).astype(np.float32)
+    raw = scores.view(np.int32)
+    np.testing.assert_array_equal(compiled(nearby._keys)(raw, 8), nearby._keys(raw, 8))
+    keys = nearby._keys(raw, 8)
+    keys.partition(142 - K - 1, axis=1)
+    for got, want in zip(compiled(nearby._top_of)(keys, K, 8), nearby._top_of(keys, K, 8), strict=True):
+        np.testing.assert_array_equal(got, want)
+    top = nearby._largest(scores, K)
+    order, cell = rng.permutation(len(scores)), rng.integers(0, 3, len(scores))
+    members, lengths = rng.integers(0, 1000, (3, 142)), rng.uniform(0.5, 2, len(scores)).astype(np.float32)
+    outputs = []
+    for gather in (nearby._gather, compiled(nearby._gather)):
+        indices, distances = np.empty((len(scores), K), np.int64), np.empty((len(scores), K), np.float32)
+        gather(top, scores, order, cell, members, lengths, indices, distances)
+        outputs.append((indices, distances))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_allclose(outputs[0][1], outputs[1][1], rtol=0, atol=np.finfo(np.float32).eps)
+
+
+def test_the_search_runs_every_blas_on_one_thread():
+    # the kernels' products run on scipy's BLAS, numpy's on its own: a BLAS left on all cores would make each of
+    # place_nearby's threads wait for the other's. threadpoolctl limits only the libraries loaded when the limit is
+    # set, so a fresh process sets it before the kernel has loaded scipy's, then searches and looks
+    code = """if True:
+        import numpy as np
+        from threadpoolctl import threadpool_info
+        from dinoscope.query import nearby
+        index = nearby.cells(np.eye(200, 8, dtype=np.float32) + 0.1)  # faiss loads a BLAS of its own
+        with nearby._one_blas_thread():
+            nearby.search_cells(index, np.ones((5, 8), np.float32), 3)
+            print([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"])
+    """
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}  # two threads by default even on a machine of one core
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    threads = ast.literal_eval(out.strip().splitlines()[-1])
+    assert len(threads) >= 3 and set(threads) == {1}  # numpy's, scipy's and faiss's
 
 
 def test_queries_in_blocks_find_what_one_block_finds(blobs, monkeypatch):

@@ -23,6 +23,7 @@ from functools import cache
 
 import numpy as np
 
+from ..jit import compiled
 from ..neighbors import KNNGraph, drop_self
 from ..query.nearby import Cells, K, cells, membership, place_among, search_cells
 
@@ -55,16 +56,8 @@ def fit_sample(graph: KNNGraph, fit_max: int, seed: int) -> np.ndarray | None:
         return None
     rng = np.random.default_rng(seed)
     step = n / fit_max
-    order = _compiled(tour)(graph.indices, graph.distances, rng.permutation(n), NEAR_COPY)
+    order = compiled(tour)(graph.indices, graph.distances, rng.permutation(n), NEAR_COPY)
     return np.sort(order[(rng.random() * step + step * np.arange(fit_max)).astype(np.int64)])
-
-
-@cache
-def _compiled(kernel: Callable) -> Callable:
-    """`kernel` compiled by numba, on first use (importing numba costs a CLI start ~0.5 s)."""
-    from numba import njit
-
-    return njit(cache=True, nogil=True)(kernel)
 
 
 def tour(indices: np.ndarray, distances: np.ndarray, starts: np.ndarray, near: float) -> np.ndarray:

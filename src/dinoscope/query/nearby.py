@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import DinoscopeError
 from ..geometry import TINY, ball
+from ..jit import compiled
 
 K = 10
 # Held-out 10-NN accuracy against umap-learn's and openTSNE's transform (benchmarks/place.py, digits and
@@ -139,7 +140,9 @@ def cells(reference: np.ndarray, seed: int = 0) -> Cells:
 
 @cache
 def _blas():
-    """threadpoolctl's handle on the BLAS libraries numpy runs on, found once (scikit-learn's dependency)."""
+    """threadpoolctl's handle on the BLAS libraries numpy and the kernels run on, found once (scikit-learn's
+    dependency). The kernels' `np.dot` calls scipy's BLAS, which is loaded here so that the handle holds it too."""
+    import scipy.linalg.cython_blas  # noqa: F401
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController().select(user_api="blas")
@@ -157,33 +160,72 @@ def _one_blas_thread() -> Iterator[None]:
         yield
 
 
+def _keys(raw: np.ndarray, bits: int) -> np.ndarray:
+    """(m, w) int32 keys that order as the float32 scores whose bits are `raw` do (a negative float orders
+    backwards as an integer: its other bits are flipped), the lowest `bits` of each replaced by its column."""
+    keys = np.empty(raw.shape, np.int32)
+    column = np.int32((1 << bits) - 1)
+    for i in range(raw.shape[0]):
+        for j in range(raw.shape[1]):
+            r = raw[i, j]
+            keys[i, j] = ((((r >> 31) & np.int32(0x7FFFFFFF)) ^ r) & ~column) | np.int32(j)
+    return keys
+
+
+def _top_of(keys: np.ndarray, k: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The columns held by each row's last k keys (partitioned: the k largest, the (k + 1)-th just before them),
+    and whether the least of them equals the (k + 1)-th in every bit the keys kept of the score."""
+    m, width = keys.shape
+    column = np.int32((1 << bits) - 1)
+    top, tied = np.empty((m, k), np.intp), np.empty(m, np.bool_)
+    for i in range(m):
+        kth = keys[i, width - k]
+        for j in range(k):
+            key = keys[i, width - k + j]
+            top[i, j] = key & column
+            kth = min(kth, key)
+        tied[i] = kth >> bits == keys[i, width - k - 1] >> bits
+    return top, tied
+
+
 def _largest(scores: np.ndarray, k: int) -> np.ndarray:
-    """(m, k) column positions of each row's k largest scores, in no order. Each score becomes an int32 key that
-    orders as the float does, its lowest bits replaced by its column, so that one partition of the keys gives the
-    k largest with their columns (half the time of a partition of the values and a mask). The result is exact: a
-    row where the k-th largest and the next one agree in every bit kept (ties, and scores within ~2^-15 of each
-    other relatively: copies among the fitted points; 48 of Fashion-MNIST's 10,000) is taken from an argpartition
-    of its scores instead."""
+    """(m, k) column positions of each row's k largest float32 scores, in no order. Each score becomes an int32 key
+    that orders as the float does, its lowest bits replaced by its column (`_keys`), so that one partition of the
+    keys (numpy's SIMD sort) gives the k largest with their columns: half the time of a partition of the values and
+    a mask. The result is exact: a row where the k-th largest and the next one agree in every bit kept (ties, and
+    scores within ~2^-15 of each other relatively: copies among the fitted points; 48 of Fashion-MNIST's 10,000) is
+    taken from an argpartition of its scores instead."""
     m, width = scores.shape
     if k == width:
         return np.broadcast_to(np.arange(width), (m, width)).copy()
     bits = (width - 1).bit_length()
-    column = np.int32((1 << bits) - 1)
-    raw = scores.view(np.int32)
-    keys = raw >> 31  # negative floats order backwards as integers: flip their other bits
-    keys &= np.int32(0x7FFFFFFF)
-    keys ^= raw
-    keys &= ~column
-    keys |= np.arange(width, dtype=np.int32)
+    keys = compiled(_keys)(np.ascontiguousarray(scores, dtype=np.float32).view(np.int32), bits)
     keys.partition(width - k - 1, axis=1)  # the k + 1 largest last, the (k + 1)-th first of them
-    top = (keys[:, -k:] & column).astype(np.intp)
-    kth = keys[:, -k].copy()  # the k-th largest: the least of the k, a column at a time (twice a row reduction's speed)
-    for j in range(1 - k, 0):
-        np.minimum(kth, keys[:, j], out=kth)
-    tied = np.flatnonzero(kth >> bits == keys[:, -k - 1] >> bits)
+    top, tied = compiled(_top_of)(keys, k, bits)
+    tied = np.flatnonzero(tied)
     if len(tied):
         top[tied] = np.argpartition(scores[tied], -k, axis=1)[:, -k:]
     return top
+
+
+def _cell_scores(Q: np.ndarray, vectors: np.ndarray, ids: np.ndarray, ends: np.ndarray, scores: np.ndarray) -> None:
+    """Scores of queries grouped by cell against their cell's list: one matrix product a cell (ids[r] the r-th
+    group's cell, ends[r] its end), written to `scores`."""
+    start = 0
+    for r in range(len(ids)):
+        np.dot(Q[start:ends[r]], vectors[ids[r]], scores[start:ends[r]])
+        start = ends[r]
+
+
+def _gather(top: np.ndarray, scores: np.ndarray, order: np.ndarray, cell: np.ndarray, members: np.ndarray,
+            lengths: np.ndarray, indices: np.ndarray, distances: np.ndarray) -> None:
+    """Each grouped query's fitted points (its cell's `members` at the `top` columns) and cosine distances, written
+    to its own row (`order`) of `indices` and `distances`."""
+    for r in range(len(order)):
+        i, c = order[r], cell[r]
+        for j in range(top.shape[1]):
+            indices[i, j] = members[c, top[r, j]]
+            distances[i, j] = max(1.0 - scores[r, top[r, j]] / lengths[i], 0.0)
 
 
 def search_cells(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +234,9 @@ def search_cells(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarray,
 
     Queries are sorted by cell so that each cell costs one matrix product into one score table, on one BLAS
     thread (the products are small: on a busy machine a second thread makes each wait for it, 2-8x slower in
-    benchmarks/place.py); the table is searched for the k largest at once, SCORES_MAX entries at a time."""
+    benchmarks/place.py); the table is searched for the k largest at once, SCORES_MAX entries at a time. The loop
+    over cells is compiled (`_cell_scores`), so that the threads of `place_nearby` each run theirs without the GIL:
+    numpy's short calls, one a cell, had handed it back and forth (two threads were 1.1-1.3x one)."""
     size = index.members.shape[1]
     if not 1 <= k <= size:
         raise DinoscopeError(f"cannot find {k} neighbours among {size} candidates")
@@ -210,15 +254,11 @@ def search_cells(index: Cells, queries: np.ndarray, k: int) -> tuple[np.ndarray,
         cell, Q = cell[order], Q.take(order, axis=0)
         counts = np.bincount(cell, minlength=len(index.centroids))
         ids = np.flatnonzero(counts)
-        ends = np.cumsum(counts[ids]).tolist()
-        scores, vectors, dot = np.empty((len(Q), size), np.float32), index.vectors, np.dot  # dot: 2-D, less overhead
-        for a, b, c in zip([0, *ends[:-1]], ends, ids.tolist(), strict=True):
-            dot(Q[a:b], vectors[c], out=scores[a:b])
+        scores = np.empty((len(Q), size), np.float32)
+        compiled(_cell_scores)(Q, index.vectors, ids, np.cumsum(counts[ids]), scores)
     top = _largest(scores, k)
     indices, distances = np.empty((len(Q), k), np.int64), np.empty((len(Q), k), np.float32)
-    indices[order] = index.members.ravel().take(top + (cell * size)[:, None])  # flat takes: 3x 2-D fancy indexing
-    best = scores.ravel().take(top + (np.arange(len(Q)) * size)[:, None])
-    distances[order] = np.maximum(1.0 - best / lengths[order, None], 0.0)
+    compiled(_gather)(top, scores, order, cell, index.members, lengths, indices, distances)
     return indices, distances
 
 
