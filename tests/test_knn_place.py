@@ -15,7 +15,17 @@ from dinoscope.geometry import ball
 from dinoscope.jit import compiled
 from dinoscope.neighbors import exact_neighbors
 from dinoscope.query import nearby
-from dinoscope.query.nearby import CANDIDATES, K, cells, membership, place_nearby, search_cells, weighted_mean
+from dinoscope.query.nearby import (
+    CANDIDATES,
+    K,
+    cells,
+    load_cells,
+    membership,
+    place_nearby,
+    save_cells,
+    search_cells,
+    weighted_mean,
+)
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +178,19 @@ def test_copies_among_the_fitted_points_still_give_k_distinct_neighbours(blobs):
     indices, distances = search_cells(cells(copies), new, K)
     assert all(len(np.unique(row)) == K for row in indices)  # k distinct fitted points, none counted twice
     np.testing.assert_allclose(np.sort(distances, axis=1), ranked[:, :K], atol=1e-6)
+
+
+def test_a_saved_index_searches_as_the_one_it_was_saved_from_and_only_for_its_embeddings(blobs, tmp_path):
+    X, _, new = blobs
+    index = cells(X)
+    save_cells(index, tmp_path / "cells.npz", "key-a")
+    loaded = load_cells(tmp_path / "cells.npz", X, "key-a")
+    for a, b in zip(search_cells(index, new, K), search_cells(loaded, new, K), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert load_cells(tmp_path / "cells.npz", X, "key-b") is None  # built from other embeddings
+    assert load_cells(tmp_path / "cells.npz", X[:, :4], "key-a") is None  # of another size
+    assert load_cells(tmp_path / "cells.npz", X[:100], "key-a") is None  # lists points the embeddings lack
+    assert load_cells(tmp_path / "missing.npz", X, "key-a") is None
 
 
 def test_a_set_no_larger_than_the_candidates_is_searched_exactly(blobs):

@@ -139,3 +139,19 @@ def test_a_run_without_learned_maps_says_how_to_fit_them(vectors, tmp_path):
     _, coords = artifacts.read_maps(out / "maps.parquet")
     extent = np.ptp(coords["pca"], axis=0).max()
     assert np.median(np.linalg.norm(placed.coords["pca"] - coords["pca"], axis=1)) < 0.05 * extent
+
+
+def test_knn_placement_keeps_its_index_in_the_run(vectors, tmp_path):
+    out = tmp_path / "pca"
+    run_pipeline(out, settings_from_flags(source=str(vectors / "run.npy"), maps="pca"), progress=False,
+                 stages=("extract", "neighbors", "maps"))
+    first = place(out, vectors / "new.npy", progress=False).coords["pca"]
+    kept = out / artifacts.CELLS
+    written = kept.stat().st_mtime_ns
+    again = place(out, vectors / "new.npy", progress=False).coords["pca"]
+    assert kept.stat().st_mtime_ns == written  # read, not built again
+    np.testing.assert_array_equal(again, first)
+    kept.write_bytes(b"not an npz")  # a damaged index is built again, not trusted
+    np.testing.assert_array_equal(place(out, vectors / "new.npy", progress=False).coords["pca"], first)
+    assert kept.stat().st_size > 100
+    assert not [p for p in out.iterdir() if p.name.startswith(".cells")]  # no temporary left behind

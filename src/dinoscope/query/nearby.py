@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import DinoscopeError
 from ..geometry import TINY, ball
 from ..jit import compiled
+from ..rundir.directory import atomic_path
 
 K = 10
 # Held-out 10-NN accuracy against umap-learn's and openTSNE's transform (benchmarks/place.py, digits and
@@ -134,8 +135,33 @@ def cells(reference: np.ndarray, seed: int = 0) -> Cells:
         kmeans.train(R)
         centroids = kmeans.centroids
         _, members = faiss.knn(centroids, R, size, metric=faiss.METRIC_INNER_PRODUCT)
-        members = members.astype(np.int64)
+    return _listing(R, centroids, members)
+
+
+def _listing(R: np.ndarray, centroids: np.ndarray, members: np.ndarray) -> Cells:
+    """The `Cells` of unit embeddings `R` whose cells have these centroids and list these members."""
+    members = members.astype(np.int64)
     return Cells(centroids, members, np.ascontiguousarray(R[members].transpose(0, 2, 1)))
+
+
+def save_cells(index: Cells, path: str | os.PathLike, key: str) -> None:
+    """Write the index's centroids and lists to an .npz file atomically, with the `key` of the embeddings it was
+    built from (the vectors are not written: `load_cells` takes them from the embeddings)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, centroids=index.centroids, members=index.members.astype(np.int32), key=np.array(key))
+
+
+def load_cells(path: str | os.PathLike, reference: np.ndarray, key: str) -> Cells | None:
+    """The index `save_cells` wrote for these `reference` embeddings, or None when there is none, it was built
+    from other embeddings (another `key`), or it cannot be read (the caller builds a new one)."""
+    try:
+        with np.load(path) as data:
+            centroids, members, found = data["centroids"], data["members"], str(data["key"])
+    except (OSError, KeyError, ValueError):
+        return None
+    if found != key or centroids.shape[1:] != reference.shape[1:] or members.size and members.max() >= len(reference):
+        return None
+    return _listing(_unit(reference), centroids, members)
 
 
 @cache

@@ -24,6 +24,7 @@ ANALYSIS = "analysis.parquet"  # one row per image: clusters, outlier scores, du
 FINDINGS = "analysis.json"  # the analyses' summary for the report
 REPORT = "report.html"
 PLACED = "placed.parquet"  # new images placed on the learned maps
+CELLS = "cells.npz"  # k-NN placement's index of the embeddings, made by the first `place --method knn`
 SHARDS = "shards"  # extraction's resumable shards (removed once embeddings.parquet is whole)
 MODELS = "models"  # fitted maps (.pkl) and learned maps (.pt)
 PLOTS = "plots"
