@@ -191,6 +191,8 @@ def test_a_saved_index_searches_as_the_one_it_was_saved_from_and_only_for_its_em
     assert load_cells(tmp_path / "cells.npz", X[:, :4], "key-a") is None  # of another size
     assert load_cells(tmp_path / "cells.npz", X[:100], "key-a") is None  # lists points the embeddings lack
     assert load_cells(tmp_path / "missing.npz", X, "key-a") is None
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "cells.npz").read_bytes()[:300])
+    assert load_cells(tmp_path / "cut.npz", X, "key-a") is None  # damaged: built again by the caller
 
 
 def test_a_set_no_larger_than_the_candidates_is_searched_exactly(blobs):

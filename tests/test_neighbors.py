@@ -157,3 +157,11 @@ def test_save_load_round_trip(points, tmp_path):
 def test_load_missing_graph_is_a_clear_error(tmp_path):
     with pytest.raises(DinoscopeError, match="rerun the neighbors stage"):
         load_graph(tmp_path / "nope.npz")
+
+
+def test_a_truncated_graph_is_a_clear_error(points, tmp_path):
+    path = tmp_path / "neighbors.npz"
+    save_graph(knn_graph(points, k=7, metric="euclidean"), path)
+    path.write_bytes(path.read_bytes()[:200])  # a zip cut short (a damaged disk or copy: our writes are atomic)
+    with pytest.raises(DinoscopeError, match="cannot read kNN graph .*rerun the neighbors stage"):
+        load_graph(path)

@@ -8,6 +8,7 @@ distances (1 - cosine similarity) or Euclidean distances, ascending, with the qu
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from typing import Literal
 
@@ -234,6 +235,6 @@ def load_graph(path: str | os.PathLike) -> KNNGraph:
             recall = float(data["recall"]) if "recall" in data.files else 1.0 if bool(data["exact"]) else np.nan
             return KNNGraph(data["indices"].astype(np.int64), data["distances"].astype(np.float32),
                             str(data["metric"]), bool(data["exact"]), recall)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise DinoscopeError(f"cannot read kNN graph {path} ({reason}); rerun the neighbors stage") from None

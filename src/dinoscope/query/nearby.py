@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -157,7 +158,7 @@ def load_cells(path: str | os.PathLike, reference: np.ndarray, key: str) -> Cell
     try:
         with np.load(path) as data:
             centroids, members, found = data["centroids"], data["members"], str(data["key"])
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     if found != key or centroids.shape[1:] != reference.shape[1:] or members.size and members.max() >= len(reference):
         return None
