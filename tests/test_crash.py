@@ -46,13 +46,20 @@ def _temps(root) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob(f".*{TEMP_SUFFIX}"))
 
 
+def _untimed(figures):
+    """The figures without their timings (``seconds``, ``fit_seconds``, at any depth): only those may differ."""
+    if isinstance(figures, dict):
+        return {k: _untimed(v) for k, v in figures.items() if not k.endswith("seconds")}
+    return figures
+
+
 def _state(root) -> dict:
     """What must be bit-identical between an interrupted and an uninterrupted run."""
     emb = artifacts.read_embeddings(root / artifacts.EMBEDDINGS)
     with np.load(root / artifacts.NEIGHBORS) as graph:
         neighbours = {k: graph[k] for k in ("indices", "distances")}
     metrics = json.loads((root / artifacts.METRICS).read_text())
-    figures = {m: {k: v for k, v in fig.items() if k != "seconds"} for m, fig in metrics["maps"].items()}
+    figures = _untimed(metrics["maps"])
     analysis = json.loads((root / artifacts.FINDINGS).read_text())
     analysis.pop("timings")
     return {"ids": emb.ids, "vectors": emb.vectors, **neighbours, "figures": figures, "analysis": analysis,

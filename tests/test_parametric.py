@@ -11,7 +11,7 @@ from dinoscope.config import MapSettings, settings_from_flags
 from dinoscope.errors import DinoscopeError
 from dinoscope.geometry import ball
 from dinoscope.maps import ParametricPoincare, ParametricTSNE, ParametricUMAP, TSNEMap
-from dinoscope.metrics.placement import heldout_figures, placement_figures, split, subgraph
+from dinoscope.metrics.placement import heldout_figures, knn_heldout_figures, placement_figures, split, subgraph
 from dinoscope.neighbors import knn_graph
 from dinoscope.pipeline import build_map
 
@@ -160,6 +160,22 @@ def test_placement_figures_of_a_perfect_and_a_random_map():
     bad = placement_figures(X[:300], noise[:300], X[300:], noise[300:], X[:300], X[300:], labels[:300],
                             labels[300:], metric="euclidean")
     assert bad["knn_recall"] < 0.2 and bad["agreement"] < 0.2 and bad["trustworthiness"] < 0.7
+
+
+def test_knn_heldout_figures_of_a_faithful_and_a_shuffled_map():
+    # four groups on a plane seen in 16-D: the plane itself is a faithful map of them
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 2000)
+    plane = (np.array([[0, 0], [0, 6], [6, 0], [6, 6]])[labels] + rng.normal(size=(2000, 2))).astype(np.float32)
+    X = plane @ rng.normal(size=(2, 16)).astype(np.float32) + 0.01 * rng.normal(size=(2000, 16)).astype(np.float32)
+    X += 20  # away from the origin: k-NN placement searches by cosine
+    good = knn_heldout_figures(X, [str(v) for v in labels], plane, sample=1000, metric="euclidean")
+    assert (good["n_fit"], good["n_placed"]) == (900, 100)  # a tenth of the seeded sample
+    assert good["knn_accuracy"] > 0.9 and good["agreement"] > 0.6 and good["trustworthiness"] > 0.95
+    shuffled = knn_heldout_figures(X, [str(v) for v in labels], plane[rng.permutation(2000)], sample=1000,
+                                   metric="euclidean")
+    assert shuffled["knn_accuracy"] < 0.5 and shuffled["trustworthiness"] < good["trustworthiness"] - 0.2
+    assert knn_heldout_figures(X[:22], None, plane[:22]) is None  # 20 fitted: too few for 10 neighbours
 
 
 def test_heldout_figures_fit_on_ninety_percent(digits):

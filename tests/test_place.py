@@ -61,7 +61,13 @@ def test_maps_stage_saves_learned_maps_and_scores_them_held_out(learned_run):
     held = json.loads(run.file("metrics.json").read_text())["maps"]["param_poincare"]["heldout"]
     assert (held["n_fit"], held["n_placed"]) == (270, 30)
     assert 0 < held["knn_recall"] <= 1 and 0 < held["agreement"] <= 1 and held["knn_accuracy"] is None
-    assert "Placing new images (held out)" in run.file("report.html").read_text()
+    # k-NN placement is scored on every map, the same split of the (here whole) run; the disk's own points
+    for name in ("poincare", "param_poincare"):
+        knn = json.loads(run.file("metrics.json").read_text())["maps"][name]["knn_heldout"]
+        assert (knn["n_fit"], knn["n_placed"]) == (270, 30)
+        assert 0.5 < knn["knn_recall"] <= 1 and 0.5 < knn["agreement"] <= 1 and knn["knn_accuracy"] is None
+    report = run.file("report.html").read_text()
+    assert "Placing new images (held out)" in report and "<td>k-NN</td>" in report and "<td>learned</td>" in report
     assert run.file("plots/param_poincare.png").is_file()
     assert not maps_stage(run, open_run(learned_run, create=False)[1], progress=False)  # cached
 

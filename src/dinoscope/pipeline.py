@@ -266,6 +266,7 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
     """maps + embeddings → metrics.json: faithfulness of every map, and the timings."""
     from .metrics.faithfulness import embedding_side, map_metrics
     from .metrics.hierarchy import hierarchy_figures, read_superclasses
+    from .metrics.placement import knn_heldout_figures
 
     maps_rec = run.require("maps")
     ms = settings.metrics
@@ -292,6 +293,9 @@ def metrics_stage(run: RunDir, settings: Settings, progress: bool = True) -> boo
                          **({"fitted_on": rec["fitted_on"]} if "fitted_on" in rec else {})}
         if registry.spec(name).learned:
             per_map[name]["heldout"] = _heldout(run, settings, emb, name, coords[registry.spec(name).teacher])
+        per_map[name]["knn_heldout"] = knn_heldout_figures(
+            emb.vectors, emb.labels, coords[name], k=ms.k, sample=ms.sample, seed=settings.seed,
+            metric=settings.neighbors.metric, map_distance=distance)
     timings = {s: run.stage(s)["seconds"] for s in ("extract", "neighbors", "maps") if run.stage(s)}
     write_json(run.file(artifacts.METRICS), {
         "random_weights": bool(run.manifest.get("random_weights")),

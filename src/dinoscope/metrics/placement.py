@@ -10,6 +10,11 @@ Every figure is about each placed point's k nearest *fitted* points:
 
 The student learns the teacher's coordinates of the fitted 90 % only (taken from the all-points teacher, so no
 second t-SNE is needed); the held-out points' embeddings and coordinates are never shown to it.
+
+k-NN placement (`query.nearby`, what `dinoscope place` does by default) is scored the same way on every map:
+held-out points go among the other points' coordinates on the map, and the agreement is with where the map itself
+put them. Its universe is the faithfulness figures' seeded sample (every point up to `sample`), so above that the
+fitted points are sparser than the run's (a figure for the method, not for one `place` on the whole run).
 """
 
 from __future__ import annotations
@@ -103,3 +108,27 @@ def heldout_figures(estimator, X: np.ndarray, labels: Sequence | None, graph: KN
                                 teacher[fit], teacher[held], pick(fit), pick(held), k=k, metric=metric,
                                 map_distance=map_distance)
     return {**figures, "n_fit": len(fit), "n_placed": len(held), "fit_seconds": round(seconds, 3)}
+
+
+def knn_heldout_figures(X: np.ndarray, labels: Sequence | None, Y: np.ndarray, *, k: int = 10,
+                        fraction: float = 0.1, sample: int = 5000, seed: int = 0, metric: str = "cosine",
+                        map_distance: Distance = "euclidean") -> dict | None:
+    """k-NN placement of held-out points on a fitted map Y of X: of a seeded sample of at most `sample` points,
+    `fraction` is placed among the rest (see the module notes) and scored as `placement_figures` scores; None when
+    too few points stay fitted for k neighbours (fewer than 2k + 1)."""
+    from ..query.nearby import place_nearby
+
+    rows = np.arange(len(X))
+    if len(X) > sample:
+        rows = np.sort(np.random.default_rng(seed).choice(len(X), sample, replace=False))
+    fit, held = (rows[part] for part in split(len(rows), fraction, seed))
+    if len(fit) <= 2 * k:
+        return None
+    t0 = time.perf_counter()
+    placed = place_nearby(X[fit], {"map": Y[fit]}, X[held],
+                          disks={"map"} if map_distance == "poincare" else frozenset())["map"]
+    seconds = time.perf_counter() - t0
+    pick = lambda part: None if labels is None else [labels[i] for i in part]  # noqa: E731
+    figures = placement_figures(X[fit], Y[fit], X[held], placed, Y[fit], Y[held], pick(fit), pick(held), k=k,
+                                metric=metric, map_distance=map_distance)
+    return {**figures, "n_fit": len(fit), "n_placed": len(held), "seconds": round(seconds, 3)}
